@@ -1,0 +1,44 @@
+"""clearcube: cloud-masked, grid-aligned, lazy datacubes from STAC catalogs.
+
+The public API is re-exported here; see the README for a first example.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .config import MaskConfig, load_config
+from .errors import (
+    CatalogError,
+    ClearcubeError,
+    ClearcubeWarning,
+    ConfigError,
+    GridError,
+    ItemError,
+    QAError,
+)
+from .flags import Flag
+from .sensors import ENCODINGS, decode, is_clear, qa60_uninformative
+
+try:
+    __version__ = version("clearcube")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "ENCODINGS",
+    "CatalogError",
+    "ClearcubeError",
+    "ClearcubeWarning",
+    "ConfigError",
+    "Flag",
+    "GridError",
+    "ItemError",
+    "MaskConfig",
+    "QAError",
+    "__version__",
+    "decode",
+    "is_clear",
+    "load_config",
+    "qa60_uninformative",
+]

@@ -1,0 +1,256 @@
+"""MaskConfig: what makes a pixel unusable, validated at the boundary, loadable from TOML.
+
+``MaskConfig`` is the one pydantic model of the masking rules. It is frozen (hashable, safe to
+put in a dask graph) and raises :class:`clearcube.errors.ConfigError` with a one-line message
+for any invalid value, naming the field and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+from .flags import Flag, parse_flag
+
+__all__ = ["DEFAULT_MASKED", "MaskConfig", "load_config"]
+
+#: Flags that make a pixel unusable by default. Snow, water and terrain shadow are kept.
+DEFAULT_MASKED: tuple[str, ...] = ("CLOUD", "CIRRUS", "SHADOW", "DILATED", "SATURATED")
+
+FallbackPolicy = Literal["exclude", "review", "fail"]
+
+
+def _one_line(exc: ValidationError, source: str | None = None) -> str:
+    """Squash a pydantic ValidationError into one line naming each field and its problem."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = str(err["msg"])
+        msg = msg.removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            fields = ", ".join(sorted(MaskConfig.model_fields))
+            msg = f"unknown option; valid options: {fields}"
+        parts.append(f"{loc}: {msg}")
+    prefix = f"{source}: " if source else "invalid MaskConfig: "
+    return prefix + "; ".join(parts)
+
+
+class MaskConfig(BaseModel):
+    """Masking rules shared by every sensor.
+
+    Parameters
+    ----------
+    masked_flags
+        Names of the :class:`~clearcube.Flag` members that make a valid pixel unusable.
+        Default: CLOUD, CIRRUS, SHADOW, DILATED, SATURATED (snow and water are kept).
+    confidence_tiers
+        Landsat QA_PIXEL cloud-confidence values (bits 8-9; 1 low, 2 medium, 3 high) that count
+        as cloud in addition to bit 3. ``()`` means bit 3 alone, the definition behind USGS
+        ``CLOUD_COVER``. Default ``(2, 3)``.
+    scl_medium_as_cloud
+        Whether Sentinel-2 SCL class 8 (cloud, medium probability) is CLOUD. Default true.
+    cloud_threshold
+        Scenes whose cloud fraction (over valid pixels) exceeds this share, in [0, 1], are
+        flagged over threshold. Default 0.30.
+    dilation_m
+        Distance in metres by which masked flags are grown (marked DILATED). Default 0.
+    despeckle_px
+        Remove isolated masked specks of at most this many pixels before dilation. Default 0.
+    crs
+        Output CRS (anything pyproj understands: ``"EPSG:32633"``, ``32633``, WKT), or None to
+        choose it from the items.
+    resolution
+        Output pixel size in units of ``crs`` (metres for UTM, degrees for EPSG:4326), or None
+        for the QA band's native resolution.
+    fallback
+        What happens to a scene whose mask cannot be read or carries no information: ``exclude``
+        it (default), send it to manual ``review``, or ``fail`` the run. Never "treat as clear".
+    on_undefined
+        What decoding does with a QA value the specification leaves undefined (e.g. SCL 12-255):
+        ``nodata`` (default) or ``raise``. Never clear.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    masked_flags: tuple[str, ...] = DEFAULT_MASKED
+    confidence_tiers: tuple[int, ...] = (2, 3)
+    scl_medium_as_cloud: bool = True
+    cloud_threshold: float = 0.30
+    dilation_m: float = 0.0
+    despeckle_px: int = 0
+    crs: str | None = None
+    resolution: float | None = None
+    fallback: FallbackPolicy = "exclude"
+    on_undefined: Literal["nodata", "raise"] = "nodata"
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(_one_line(exc)) from None
+
+    # ------------------------------------------------------------------ validators
+    @field_validator("masked_flags", mode="before")
+    @classmethod
+    def _check_flags(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str | int | Flag):
+            value = (value,)
+        names: list[str] = []
+        for item in value:
+            flag = parse_flag(item)
+            if flag is Flag.NODATA:
+                raise ValueError(
+                    "NODATA cannot be masked: no-data pixels are never valid; remove it"
+                )
+            assert flag.name is not None
+            if flag.name not in names:
+                names.append(flag.name)
+        return tuple(names)
+
+    @field_validator("confidence_tiers", mode="before")
+    @classmethod
+    def _check_tiers(cls, value: Any) -> tuple[int, ...]:
+        if isinstance(value, int):
+            value = (value,)
+        tiers: list[int] = []
+        for tier in value:
+            if isinstance(tier, bool) or not isinstance(tier, int):
+                raise ValueError(
+                    f"tier {tier!r} is not an integer; tiers are 0 none, 1 low, 2 medium, 3 high"
+                )
+            if not 0 <= tier <= 3:
+                raise ValueError(
+                    f"tier {tier} outside 0-3; tiers are 0 none, 1 low, 2 medium, 3 high"
+                )
+            if tier not in tiers:
+                tiers.append(tier)
+        return tuple(sorted(tiers))
+
+    @field_validator("cloud_threshold")
+    @classmethod
+    def _check_threshold(cls, value: float) -> float:
+        if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+            raise ValueError(
+                f"threshold {value} outside [0, 1]; it is a share of valid pixels (0.3 = 30 %)"
+            )
+        return value
+
+    @field_validator("dilation_m")
+    @classmethod
+    def _check_dilation(cls, value: float) -> float:
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"dilation {value} m must be a finite distance >= 0 metres")
+        return value
+
+    @field_validator("despeckle_px")
+    @classmethod
+    def _check_despeckle(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"despeckle {value} px must be >= 0 pixels")
+        return value
+
+    @field_validator("crs", mode="before")
+    @classmethod
+    def _check_crs(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = f"EPSG:{value}"
+        try:
+            crs = CRS.from_user_input(value)
+        except CRSError:
+            raise ValueError(
+                f"unknown CRS {value!r}; give an EPSG code such as 'EPSG:32633' or a WKT string"
+            ) from None
+        epsg = crs.to_epsg()
+        return f"EPSG:{epsg}" if epsg is not None else crs.to_wkt()
+
+    @field_validator("resolution")
+    @classmethod
+    def _check_resolution(cls, value: float | None) -> float | None:
+        if value is None:
+            return None
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"resolution {value} must be a positive pixel size")
+        return value
+
+    @model_validator(mode="after")
+    def _check_crs_resolution(self) -> MaskConfig:
+        if self.crs is None or self.resolution is None:
+            return self
+        from pyproj import CRS
+
+        crs = CRS.from_user_input(self.crs)
+        if crs.is_geographic and self.resolution >= 1.0:
+            raise ValueError(
+                f"resolution {self.resolution:g} with geographic {self.crs} means "
+                f"{self.resolution:g} degrees per pixel; give degrees (10 m is about 0.0001) "
+                "or use a projected CRS such as a UTM zone"
+            )
+        if crs.is_projected and self.resolution < 0.01:
+            raise ValueError(
+                f"resolution {self.resolution:g} with projected {self.crs} means "
+                f"{self.resolution:g} metres per pixel; give metres (e.g. 10, 20, 30)"
+            )
+        return self
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def masked_bits(self) -> int:
+        """The OR of the masked flags, as an int for bitwise tests."""
+        bits = 0
+        for name in self.masked_flags:
+            bits |= int(Flag[name])
+        return bits
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON of this config (for the audit trail)."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str | None = None) -> MaskConfig:
+        """Validate a mapping (e.g. a TOML table); errors name ``source``."""
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise ConfigError(_one_line(exc, source)) from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> MaskConfig:
+        """Read the ``[mask]`` table of a TOML file (see ``configs/default.toml``)."""
+        return load_config(path)
+
+
+def load_config(path: str | Path) -> MaskConfig:
+    """Load a :class:`MaskConfig` from the ``[mask]`` table of a TOML file.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, is not valid TOML, or holds an invalid value; the message
+        names the file and the option.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found; see configs/default.toml") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    table = doc.get("mask", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [mask] must be a table of options")
+    return MaskConfig.from_mapping(table, source=f"{path} [mask]")

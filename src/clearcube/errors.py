@@ -1,0 +1,46 @@
+"""One exception hierarchy for clearcube.
+
+Every error derives from :class:`ClearcubeError` and also from the matching builtin, so callers
+that catch ``ValueError`` or ``OSError`` keep working. Messages are one line: what was wrong, on
+which item or file, and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CatalogError",
+    "ClearcubeError",
+    "ClearcubeWarning",
+    "ConfigError",
+    "GridError",
+    "ItemError",
+    "QAError",
+]
+
+
+class ClearcubeError(Exception):
+    """Root of every error raised by clearcube."""
+
+
+class ConfigError(ClearcubeError, ValueError):
+    """A configuration value (MaskConfig, TOML file, CLI option) is invalid."""
+
+
+class QAError(ClearcubeError, ValueError):
+    """A QA array cannot be decoded as asked (wrong encoding, dtype or values)."""
+
+
+class CatalogError(ClearcubeError, OSError):
+    """A catalog or STAC API cannot be searched (unreachable, malformed, refused)."""
+
+
+class ItemError(ClearcubeError, ValueError):
+    """One STAC item cannot be used (missing QA asset, unknown sensor, bad metadata)."""
+
+
+class GridError(ClearcubeError, ValueError):
+    """An output grid cannot be built from the request (CRS, resolution, extent)."""
+
+
+class ClearcubeWarning(UserWarning):
+    """Root of every warning emitted by clearcube."""

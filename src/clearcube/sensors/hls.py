@@ -1,0 +1,52 @@
+"""Harmonized Landsat Sentinel-2 (HLS v2.0): the Fmask QA layer.
+
+Source: the HLS production code (NASA-IMPACT/hls-landsat ``addFmaskSDS.c``) and the HLS v2.0
+user guide. Bits: 0 cirrus (reserved, never set), 1 cloud, 2 adjacent to cloud/shadow,
+3 cloud shadow, 4 snow/ice, 5 water, 6-7 aerosol level. Fill value 255.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..config import MaskConfig
+from ..flags import FLAG_DTYPE, Flag
+from ._lut import Encoding, FlagArray
+
+__all__ = ["FMASK", "FMASK_FILL", "decode_fmask_bits"]
+
+FMASK_FILL = 255
+
+
+def decode_fmask_bits(qa: npt.NDArray[Any]) -> FlagArray:
+    """Decode HLS Fmask bitwise. 255 -> NODATA only; bit 1 CLOUD, bit 2 DILATED (adjacent to
+    cloud or shadow), bit 3 SHADOW, bit 4 SNOW, bit 5 WATER. Bit 0 is reserved and bits 6-7
+    (aerosol level) carry no flag."""
+    v = qa.astype(np.uint32, copy=False)
+    out = np.zeros(qa.shape, dtype=FLAG_DTYPE)
+    for bit, flag in (
+        (1, Flag.CLOUD),
+        (2, Flag.DILATED),
+        (3, Flag.SHADOW),
+        (4, Flag.SNOW),
+        (5, Flag.WATER),
+    ):
+        out |= np.where((v >> bit) & 1, np.uint16(flag), np.uint16(0)).astype(FLAG_DTYPE)
+    return np.where(v == FMASK_FILL, np.uint16(Flag.NODATA), out).astype(FLAG_DTYPE, copy=False)
+
+
+def _fmask_tables(config: MaskConfig) -> tuple[FlagArray, npt.NDArray[np.bool_]]:
+    values = np.arange(256, dtype=np.uint32)
+    return decode_fmask_bits(values), np.ones(256, dtype=bool)
+
+
+FMASK = Encoding(
+    name="hls-fmask",
+    n_values=256,
+    native_dtype="uint8",
+    build=_fmask_tables,
+    description="HLS v2.0 Fmask (uint8, 30 m, fill 255)",
+)

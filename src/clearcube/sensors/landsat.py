@@ -1,0 +1,98 @@
+"""Landsat Collection 2 Level-2 QA bands (Landsat 4-9): QA_PIXEL and QA_RADSAT.
+
+Source: USGS LSDS-1619 (Landsat 8-9 C2 L2 Product Guide) and LSDS-1618 (Landsat 4-7).
+
+QA_PIXEL bits: 0 fill, 1 dilated cloud, 2 cirrus (8/9 only), 3 cloud, 4 cloud shadow, 5 snow,
+6 clear, 7 water, 8-9 cloud confidence, 10-11 cloud-shadow confidence, 12-13 snow/ice
+confidence, 14-15 cirrus confidence (8/9 only); confidences 0 none, 1 low, 2 medium, 3 high.
+Write-ups that put cloud confidence in bits 3-4, shadow in bit 5 or cirrus in bit 1 describe no
+Collection 2 product.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..config import MaskConfig
+from ..flags import FLAG_DTYPE, Flag
+from ._lut import Encoding, FlagArray
+
+__all__ = ["QA_PIXEL", "QA_RADSAT", "decode_qa_pixel_bits", "decode_qa_radsat_bits"]
+
+_RADSAT_SATURATION_BITS = 0b0000_0001_0111_1111  # bands 1-7 (bits 0-6) and band 9/6H (bit 8)
+_RADSAT_DROPPED_PIXEL = 1 << 9  # TM / ETM+: dropped pixel (defective)
+_RADSAT_TERRAIN_OCCLUSION = 1 << 11  # OLI: terrain occlusion
+
+
+def _flag_where(cond: npt.NDArray[Any], flag: Flag) -> FlagArray:
+    return np.where(cond, np.uint16(flag), np.uint16(0)).astype(FLAG_DTYPE, copy=False)
+
+
+def decode_qa_pixel_bits(
+    qa: npt.NDArray[Any], confidence_tiers: tuple[int, ...] = (2, 3)
+) -> FlagArray:
+    """Decode QA_PIXEL with bitwise operations.
+
+    CLOUD where bit 3 is set or the cloud confidence (bits 8-9) is one of ``confidence_tiers``;
+    CIRRUS where bit 2 is set or the cirrus confidence (bits 14-15) is high; SHADOW from bit 4,
+    DILATED from bit 1, SNOW from bit 5, WATER from bit 7. A fill pixel (bit 0) carries NODATA
+    and nothing else.
+    """
+    v = qa.astype(np.uint32, copy=False)
+    cloud_conf = (v >> 8) & 3
+    cirrus_conf = (v >> 14) & 3
+    cloud = ((v >> 3) & 1).astype(bool)
+    for tier in confidence_tiers:
+        cloud |= cloud_conf == tier
+    cirrus = ((v >> 2) & 1).astype(bool) | (cirrus_conf == 3)
+    out = _flag_where(cloud, Flag.CLOUD)
+    out |= _flag_where(cirrus, Flag.CIRRUS)
+    out |= _flag_where((v >> 4) & 1, Flag.SHADOW)
+    out |= _flag_where((v >> 1) & 1, Flag.DILATED)
+    out |= _flag_where((v >> 5) & 1, Flag.SNOW)
+    out |= _flag_where((v >> 7) & 1, Flag.WATER)
+    fill = (v & 1).astype(bool)
+    return np.where(fill, np.uint16(Flag.NODATA), out).astype(FLAG_DTYPE, copy=False)
+
+
+def _qa_pixel_tables(config: MaskConfig) -> tuple[FlagArray, npt.NDArray[np.bool_]]:
+    values = np.arange(65536, dtype=np.uint32)
+    return decode_qa_pixel_bits(values, config.confidence_tiers), np.ones(65536, dtype=bool)
+
+
+QA_PIXEL = Encoding(
+    name="landsat-qa-pixel",
+    n_values=65536,
+    native_dtype="uint16",
+    build=_qa_pixel_tables,
+    description="Landsat Collection 2 QA_PIXEL (uint16, 30 m, fill = bit 0), Landsat 4-9",
+)
+
+
+def decode_qa_radsat_bits(qa: npt.NDArray[Any]) -> FlagArray:
+    """Decode QA_RADSAT: any saturated band (bits 0-6, 8) or a dropped pixel (bit 9, TM/ETM+)
+    sets SATURATED; terrain occlusion (bit 11, OLI) sets TERRAIN_SHADOW.
+
+    QA_RADSAT has no fill value; combine it with QA_PIXEL for no-data.
+    """
+    v = qa.astype(np.uint32, copy=False)
+    out = _flag_where(v & (_RADSAT_SATURATION_BITS | _RADSAT_DROPPED_PIXEL), Flag.SATURATED)
+    out |= _flag_where(v & _RADSAT_TERRAIN_OCCLUSION, Flag.TERRAIN_SHADOW)
+    return out
+
+
+def _qa_radsat_tables(config: MaskConfig) -> tuple[FlagArray, npt.NDArray[np.bool_]]:
+    values = np.arange(65536, dtype=np.uint32)
+    return decode_qa_radsat_bits(values), np.ones(65536, dtype=bool)
+
+
+QA_RADSAT = Encoding(
+    name="landsat-qa-radsat",
+    n_values=65536,
+    native_dtype="uint16",
+    build=_qa_radsat_tables,
+    description="Landsat Collection 2 QA_RADSAT (uint16): radiometric saturation per band",
+)

@@ -1,0 +1,160 @@
+"""Sentinel-2: the L2A Scene Classification (SCL), the L1C QA60 bits, processing baselines.
+
+Sources: ESA L2A product metadata (``MTD_MSIL2A.xml``, SCL class list unchanged across
+baselines 02.12, 04.00 and 05.09); Earth Engine's QA60 band table (bit 10 opaque cloud, bit 11
+cirrus; from baseline 04.00 the L1C cloud mask moved to ``MSK_CLASSI``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..config import MaskConfig
+from ..errors import QAError
+from ..flags import FLAG_DTYPE, Flag
+from ._lut import Encoding, FlagArray
+
+__all__ = [
+    "QA60",
+    "SCL",
+    "SCL_CLASSES",
+    "decode_qa60_bits",
+    "parse_baseline",
+    "qa60_uninformative",
+]
+
+#: SCL class values and ESA's names for them.
+SCL_CLASSES: dict[int, str] = {
+    0: "NO_DATA",
+    1: "SATURATED_OR_DEFECTIVE",
+    2: "DARK_AREA_PIXELS",
+    3: "CLOUD_SHADOWS",
+    4: "VEGETATION",
+    5: "NOT_VEGETATED",
+    6: "WATER",
+    7: "UNCLASSIFIED",
+    8: "CLOUD_MEDIUM_PROBABILITY",
+    9: "CLOUD_HIGH_PROBABILITY",
+    10: "THIN_CIRRUS",
+    11: "SNOW",
+}
+
+# Baseline 04.00 (25 January 2022) introduced BOA_ADD_OFFSET and retired the QA60 polygons.
+BASELINE_04 = (4, 0)
+
+
+def _scl_tables(config: MaskConfig) -> tuple[FlagArray, npt.NDArray[np.bool_]]:
+    flags = np.full(256, Flag.NODATA, dtype=FLAG_DTYPE)  # 12-255 undefined -> NODATA
+    by_class = {
+        0: Flag.NODATA,
+        1: Flag.SATURATED,
+        2: Flag.TERRAIN_SHADOW,
+        3: Flag.SHADOW,
+        4: Flag(0),
+        5: Flag(0),
+        6: Flag.WATER,
+        7: Flag(0),
+        8: Flag.CLOUD if config.scl_medium_as_cloud else Flag(0),
+        9: Flag.CLOUD,
+        10: Flag.CIRRUS,
+        11: Flag.SNOW,
+    }
+    for value, flag in by_class.items():
+        flags[value] = flag
+    defined = np.zeros(256, dtype=bool)
+    defined[: len(SCL_CLASSES)] = True
+    return flags, defined
+
+
+SCL = Encoding(
+    name="s2-scl",
+    n_values=256,
+    native_dtype="uint8",
+    build=_scl_tables,
+    description="Sentinel-2 L2A Scene Classification (uint8, 20 m, 0 no data, classes 0-11)",
+)
+
+
+def decode_qa60_bits(qa: npt.NDArray[Any]) -> FlagArray:
+    """Decode QA60 bitwise: bit 10 opaque cloud -> CLOUD, bit 11 cirrus -> CIRRUS.
+
+    QA60 has no fill value: 0 means "no cloud polygon", which for baselines >= 04.00 may mean
+    "unknown" (see :func:`qa60_uninformative`).
+    """
+    v = qa.astype(np.uint32, copy=False)
+    out = np.zeros(qa.shape, dtype=FLAG_DTYPE)
+    out |= np.where((v >> 10) & 1, np.uint16(Flag.CLOUD), np.uint16(0))
+    out |= np.where((v >> 11) & 1, np.uint16(Flag.CIRRUS), np.uint16(0))
+    return out
+
+
+def _qa60_tables(config: MaskConfig) -> tuple[FlagArray, npt.NDArray[np.bool_]]:
+    values = np.arange(65536, dtype=np.uint32)
+    return decode_qa60_bits(values), np.ones(65536, dtype=bool)
+
+
+QA60 = Encoding(
+    name="s2-qa60",
+    n_values=65536,
+    native_dtype="uint16",
+    build=_qa60_tables,
+    description="Sentinel-2 QA60 (uint16, 60 m): bit 10 opaque cloud, bit 11 cirrus",
+)
+
+
+_BASELINE_RE = re.compile(r"^N?(\d{1,2})\.?(\d{2})$")
+
+
+def parse_baseline(value: str | float | int | None) -> tuple[int, int] | None:
+    """Parse a Sentinel-2 processing baseline into ``(major, minor)``.
+
+    Accepts ``"04.00"``, ``"05.09"``, ``"N0400"``, ``"0400"``, ``4.0``, ``5.09``. Returns None
+    for None or an empty string.
+
+    Raises
+    ------
+    ValueError
+        When the value is not a baseline.
+    """
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        major = int(value)
+        minor = round((float(value) - major) * 100)
+        return (major, minor)
+    text = str(value).strip()
+    if not text:
+        return None
+    match = _BASELINE_RE.match(text)
+    if match is None:
+        raise ValueError(
+            f"{value!r} is not a Sentinel-2 processing baseline (expected e.g. '04.00' or 'N0400')"
+        )
+    return (int(match.group(1)), int(match.group(2)))
+
+
+def qa60_uninformative(qa: Any, processing_baseline: str | float | int | None) -> bool:
+    """True when a QA60 array carries no cloud information and must not be read as clear.
+
+    From processing baseline 04.00 (25 January 2022) the L1C cloud polygons that QA60 was
+    rasterised from were retired; archives served all-zero QA60 for such scenes for a while.
+    An all-zero QA60 of a baseline >= 04.00 scene therefore means "unknown": later stages route
+    the scene as a fallback (excluded or sent to review), never as clear. An unknown baseline
+    with an all-zero QA60 is treated as uninformative too (the cautious answer).
+
+    ``qa`` may be numpy or dask (a dask array is reduced, which computes it).
+    """
+    arr = getattr(qa, "data", qa)  # xarray -> its array
+    if arr.dtype.kind not in "ui":
+        raise QAError(f"s2-qa60: QA60 must hold integer codes, got {arr.dtype}")
+    any_bits = (arr & np.uint16(0x0C00)).any()
+    if hasattr(any_bits, "compute"):
+        any_bits = any_bits.compute()
+    if bool(any_bits):
+        return False
+    baseline = parse_baseline(processing_baseline)
+    return baseline is None or baseline >= BASELINE_04
