@@ -28,19 +28,21 @@ DEFAULT_MASKED: tuple[str, ...] = ("CLOUD", "CIRRUS", "SHADOW", "DILATED", "SATU
 FallbackPolicy = Literal["exclude", "review", "fail"]
 
 
-def _one_line(exc: ValidationError, source: str | None = None) -> str:
+_PREFIX = "invalid MaskConfig: "
+
+
+def _one_line(exc: ValidationError) -> str:
     """Squash a pydantic ValidationError into one line naming each field and its problem."""
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "config"
+        loc = ".".join(str(p) for p in err["loc"])
         msg = str(err["msg"])
         msg = msg.removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             fields = ", ".join(sorted(MaskConfig.model_fields))
             msg = f"unknown option; valid options: {fields}"
-        parts.append(f"{loc}: {msg}")
-    prefix = f"{source}: " if source else "invalid MaskConfig: "
-    return prefix + "; ".join(parts)
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return _PREFIX + "; ".join(parts)
 
 
 class MaskConfig(BaseModel):
@@ -214,6 +216,9 @@ class MaskConfig(BaseModel):
             bits |= int(Flag[name])
         return bits
 
+    def __dask_tokenize__(self) -> tuple[str, str]:
+        return ("clearcube.MaskConfig", self.digest())
+
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of this config (for the audit trail)."""
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -223,9 +228,12 @@ class MaskConfig(BaseModel):
     def from_mapping(cls, data: Mapping[str, Any], *, source: str | None = None) -> MaskConfig:
         """Validate a mapping (e.g. a TOML table); errors name ``source``."""
         try:
-            return cls.model_validate(dict(data))
-        except ValidationError as exc:
-            raise ConfigError(_one_line(exc, source)) from None
+            return cls(**{str(k): v for k, v in data.items()})
+        except ConfigError as exc:
+            if source is None:
+                raise
+            detail = str(exc).removeprefix(_PREFIX)
+            raise ConfigError(f"{source}: {detail}") from None
 
     @classmethod
     def from_toml(cls, path: str | Path) -> MaskConfig:

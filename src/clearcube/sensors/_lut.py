@@ -8,6 +8,7 @@ function, and a table of which values the specification defines. Decoding is the
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -65,6 +66,22 @@ def _tables(encoding: Encoding, config: MaskConfig) -> tuple[FlagArray, npt.NDAr
     return flags, defined
 
 
+@lru_cache(maxsize=64)
+def _pair_table(encoding: Encoding, config: MaskConfig) -> npt.NDArray[np.uint32]:
+    """For 8-bit encodings: the flags of two adjacent pixels read as one little-endian uint16.
+
+    Looking up pixel pairs halves the number of (index-converting) lookups; measured 1.7-2.4x
+    faster than a per-pixel ``np.take`` on a full SCL tile (benchmarks/decode.py).
+    """
+    flags, _ = _tables(encoding, config)
+    v = np.arange(65536, dtype=np.uint32)
+    low = flags[v & 0xFF].astype(np.uint32)
+    high = flags[v >> 8].astype(np.uint32)
+    pair: npt.NDArray[np.uint32] = low | (high << np.uint32(16))
+    pair.setflags(write=False)
+    return pair
+
+
 def check_dtype(encoding: Encoding, dtype: np.dtype[Any]) -> None:
     """Refuse QA arrays that cannot hold exact QA codes (floats were resampled or rescaled)."""
     if dtype.kind not in "ui":
@@ -82,7 +99,11 @@ def decode_block(qa: npt.NDArray[Any], encoding: Encoding, config: MaskConfig) -
     n = encoding.n_values
     info = np.iinfo(qa.dtype)
     if info.min >= 0 and info.max < n:
-        out = np.take(flags, qa)
+        if n == 256 and qa.dtype == np.uint8 and _pairable(qa):
+            pairs = np.ascontiguousarray(qa).view(np.uint16)
+            out = np.take(_pair_table(encoding, config), pairs).view(FLAG_DTYPE)
+        else:
+            out = np.take(flags, qa)
         if config.on_undefined == "raise":
             bad = ~np.take(defined, qa)
             if bad.any():
@@ -98,6 +119,10 @@ def decode_block(qa: npt.NDArray[Any], encoding: Encoding, config: MaskConfig) -
         if bad.any():
             _raise_undefined(encoding, qa[bad])
     return out
+
+
+def _pairable(qa: npt.NDArray[Any]) -> bool:
+    return sys.byteorder == "little" and qa.ndim >= 1 and qa.shape[-1] % 2 == 0 and qa.size > 0
 
 
 def _raise_undefined(encoding: Encoding, values: npt.NDArray[Any]) -> None:

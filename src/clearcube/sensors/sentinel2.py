@@ -148,7 +148,9 @@ def qa60_uninformative(qa: Any, processing_baseline: str | float | int | None) -
 
     ``qa`` may be numpy or dask (a dask array is reduced, which computes it).
     """
-    arr = getattr(qa, "data", qa)  # xarray -> its array
+    arr = qa.data if type(qa).__module__.startswith("xarray.") else qa
+    if not hasattr(arr, "dtype"):
+        arr = np.asarray(arr)
     if arr.dtype.kind not in "ui":
         raise QAError(f"s2-qa60: QA60 must hold integer codes, got {arr.dtype}")
     any_bits = (arr & np.uint16(0x0C00)).any()

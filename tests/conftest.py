@@ -1,0 +1,39 @@
+"""Shared fixtures: the real provider data in ../shared/realdata and the hypothesis profiles."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def realdata_dir() -> Path:
+    """Where the real provider rasters and items live (``../shared/realdata`` by default)."""
+    env = os.environ.get("CLEARCUBE_REALDATA")
+    return Path(env) if env else REPO.parent / "shared" / "realdata"
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """The real-data folder; skipped in a user's clone without it, a failure under CI."""
+    path = realdata_dir()
+    if not (path / "PROVENANCE.md").is_file():
+        message = f"real provider data not found at {path} (set CLEARCUBE_REALDATA)"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(message + "; CI must run with ../shared beside the clone")
+        pytest.skip(message)
+    return path

@@ -1,0 +1,217 @@
+"""Every QA value of every encoding against the independent truth tables in ``_truth``."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+
+import clearcube as cc
+from clearcube import Flag, MaskConfig
+from clearcube.sensors.hls import decode_fmask_bits
+from clearcube.sensors.landsat import decode_qa_pixel_bits, decode_qa_radsat_bits
+from clearcube.sensors.sentinel2 import decode_qa60_bits
+
+from . import _truth as truth
+
+ALL_U8 = np.arange(256, dtype=np.uint8)
+ALL_U16 = np.arange(65536, dtype=np.uint16)
+
+
+def expected(fn, values, **kw):
+    return np.array([fn(int(v), **kw) for v in values], dtype=np.uint16)
+
+
+def test_truth_flag_bits_match_the_vocabulary():
+    assert (truth.NODATA, truth.SATURATED, truth.CLOUD, truth.CIRRUS, truth.SHADOW) == (
+        Flag.NODATA,
+        Flag.SATURATED,
+        Flag.CLOUD,
+        Flag.CIRRUS,
+        Flag.SHADOW,
+    )
+    assert (truth.DILATED, truth.SNOW, truth.WATER, truth.TERRAIN_SHADOW) == (
+        Flag.DILATED,
+        Flag.SNOW,
+        Flag.WATER,
+        Flag.TERRAIN_SHADOW,
+    )
+    # one bit each, all distinct, all fit uint16
+    values = [int(f) for f in Flag]
+    assert len(set(values)) == len(values) == 9
+    assert all(v & (v - 1) == 0 and v < 2**16 for v in values)
+
+
+@pytest.mark.parametrize("medium", [True, False])
+def test_scl_every_value(medium):
+    got = cc.decode(ALL_U8, "s2-scl", MaskConfig(scl_medium_as_cloud=medium))
+    assert got.dtype == np.uint16
+    np.testing.assert_array_equal(got, expected(truth.scl, range(256), medium_is_cloud=medium))
+
+
+def test_scl_undefined_values_are_nodata_never_clear():
+    flags = cc.decode(ALL_U8[12:], "s2-scl")
+    assert (flags == Flag.NODATA).all()
+    assert not cc.is_clear(flags).any()
+
+
+def test_scl_undefined_values_raise_when_asked():
+    with pytest.raises(cc.QAError, match=r"undefined QA values 12, 200"):
+        cc.decode(np.array([4, 12, 200], np.uint8), "s2-scl", MaskConfig(on_undefined="raise"))
+
+
+def test_scl_wider_and_signed_integers_outside_range_are_nodata():
+    qa = np.array([-1, 0, 4, 9, 255, 256, 1000], dtype=np.int32)
+    flags = cc.decode(qa, "s2-scl")
+    np.testing.assert_array_equal(
+        flags, [Flag.NODATA, Flag.NODATA, 0, Flag.CLOUD, Flag.NODATA, Flag.NODATA, Flag.NODATA]
+    )
+
+
+def test_qa60_every_value():
+    np.testing.assert_array_equal(cc.decode(ALL_U16, "s2-qa60"), expected(truth.qa60, range(65536)))
+    np.testing.assert_array_equal(decode_qa60_bits(ALL_U16), expected(truth.qa60, range(65536)))
+
+
+@pytest.mark.parametrize("tiers", [(2, 3), (), (3,), (1, 2, 3), (0, 1, 2, 3)])
+def test_qa_pixel_every_value(tiers):
+    want = expected(truth.qa_pixel, range(65536), tiers=tiers)
+    got = cc.decode(ALL_U16, "landsat-qa-pixel", MaskConfig(confidence_tiers=tiers))
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(decode_qa_pixel_bits(ALL_U16, tiers), want)
+
+
+def test_qa_pixel_known_usgs_values():
+    # Values seen in real Landsat 8 QA_PIXEL rasters, decoded by hand from the USGS table.
+    cases = {
+        1: Flag.NODATA,  # fill
+        21824: Flag(0),  # clear, low confidence cloud/shadow/snow/cirrus
+        21952: Flag.WATER,  # clear water
+        22280: Flag.CLOUD,  # bit 3 cloud, high confidence
+        55052: Flag.CLOUD | Flag.CIRRUS,  # cloud + cirrus, both high confidence (not clear!)
+        23888: Flag.SHADOW,  # bit 4 shadow, high shadow confidence
+        21762: Flag.DILATED,  # dilated cloud, low confidence
+        30048: Flag.SNOW,  # snow, high snow confidence
+        # dilated cloud with medium cloud confidence: a medium-tier cloud too
+        0b0101_0110_0000_0010: Flag.DILATED | Flag.CLOUD,
+    }
+    got = cc.decode(np.array(list(cases), np.uint16), "landsat-qa-pixel")
+    assert [Flag(int(v)) for v in got] == list(cases.values())
+    usgs = cc.decode(
+        np.array(list(cases), np.uint16), "landsat-qa-pixel", MaskConfig(confidence_tiers=())
+    )
+    assert Flag(int(usgs[-1])) == Flag.DILATED  # bit 3 alone: medium confidence is not cloud
+
+
+def test_qa_pixel_wrong_layout_would_fail():
+    # A decoder with cloud confidence in bits 3-4 and shadow in bit 5 (a wrong but common
+    # description) calls 30048 (snow) shadow; ours must not.
+    assert not cc.decode(np.array([30048], np.uint16), "landsat-qa-pixel")[0] & Flag.SHADOW
+
+
+def test_qa_radsat_every_value():
+    want = expected(truth.qa_radsat, range(65536))
+    np.testing.assert_array_equal(cc.decode(ALL_U16, "landsat-qa-radsat"), want)
+    np.testing.assert_array_equal(decode_qa_radsat_bits(ALL_U16), want)
+
+
+def test_fmask_every_value():
+    want = expected(truth.fmask, range(256))
+    np.testing.assert_array_equal(cc.decode(ALL_U8, "hls-fmask"), want)
+    np.testing.assert_array_equal(decode_fmask_bits(ALL_U8), want)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "values"),
+    [
+        ("s2-scl", ALL_U8),
+        ("hls-fmask", ALL_U8),
+        ("s2-qa60", ALL_U16),
+        ("landsat-qa-pixel", ALL_U16),
+        ("landsat-qa-radsat", ALL_U16),
+    ],
+)
+def test_dask_in_dask_out_lazy_and_equal(encoding, values):
+    image = values.reshape(16, -1)
+    lazy = da.from_array(image, chunks=(5, 7))
+    flags = cc.decode(lazy, encoding)
+    assert isinstance(flags, da.Array)
+    assert flags.dtype == np.uint16
+    assert flags.chunks == lazy.chunks
+    np.testing.assert_array_equal(flags.compute(), cc.decode(image, encoding))
+    clear = cc.is_clear(flags)
+    assert isinstance(clear, da.Array)
+    np.testing.assert_array_equal(clear.compute(), cc.is_clear(cc.decode(image, encoding)))
+
+
+def test_xarray_keeps_coordinates():
+    qa = xr.DataArray(
+        np.array([[0, 4], [9, 10]], np.uint8),
+        dims=("y", "x"),
+        coords={"y": [1.0, 0.0], "x": [0, 1]},
+    )
+    flags = cc.decode(qa, "s2-scl")
+    assert isinstance(flags, xr.DataArray)
+    assert flags.dims == ("y", "x")
+    assert flags.attrs["qa_encoding"] == "s2-scl"
+    np.testing.assert_array_equal(flags["y"], qa["y"])
+    np.testing.assert_array_equal(flags.values, [[Flag.NODATA, 0], [Flag.CLOUD, Flag.CIRRUS]])
+    np.testing.assert_array_equal(cc.is_clear(flags).values, [[False, True], [False, False]])
+
+
+def test_float_qa_is_refused_with_the_fix():
+    with pytest.raises(cc.QAError, match=r"nearest resampling"):
+        cc.decode(np.array([4.0, 9.0], np.float32), "s2-scl")
+    with pytest.raises(cc.QAError, match=r"integer codes"):
+        cc.decode(da.from_array(np.array([4.5], np.float64)), "landsat-qa-pixel")
+
+
+def test_unknown_encoding_lists_the_valid_ones():
+    with pytest.raises(cc.QAError, match=r"unknown QA encoding 'scl'.*s2-scl.*hls-fmask"):
+        cc.decode(ALL_U8, "scl")
+    assert cc.decode(ALL_U8, "S2_SCL")[9] == Flag.CLOUD  # case and separator tolerant
+
+
+def test_is_clear_rules():
+    cfg = MaskConfig()
+    flags = np.array(
+        [
+            0,
+            Flag.NODATA,
+            Flag.CLOUD,
+            Flag.SNOW,
+            Flag.WATER,
+            Flag.TERRAIN_SHADOW,
+            Flag.DILATED,
+            Flag.SATURATED,
+            Flag.CIRRUS,
+            Flag.SHADOW,
+            Flag.NODATA | Flag.SNOW,
+        ],
+        dtype=np.uint16,
+    )
+    np.testing.assert_array_equal(
+        cc.is_clear(flags, cfg),
+        [True, False, False, True, True, True, False, False, False, False, False],
+    )
+    keep_cirrus = MaskConfig(masked_flags=("cloud", "shadow"))
+    assert cc.is_clear(np.array([Flag.CIRRUS], np.uint16), keep_cirrus)[0]
+    mask_snow = MaskConfig(masked_flags=[*cfg.masked_flags, "SNOW"])
+    assert not cc.is_clear(np.array([Flag.SNOW], np.uint16), mask_snow)[0]
+
+
+def test_qa60_uninformative_scene_check():
+    zeros = np.zeros((4, 4), np.uint16)
+    cloudy = zeros.copy()
+    cloudy[1, 1] = 1 << 10
+    assert cc.qa60_uninformative(zeros, "04.00")
+    assert cc.qa60_uninformative(zeros, "N0509")
+    assert cc.qa60_uninformative(zeros, None)  # unknown baseline: cautious
+    assert not cc.qa60_uninformative(zeros, "02.14")
+    assert not cc.qa60_uninformative(cloudy, "05.10")
+    assert cc.qa60_uninformative(da.from_array(zeros, chunks=2), 4.0)
+    # bits other than 10/11 carry no cloud information
+    assert cc.qa60_uninformative(np.full((2, 2), 0x03FF, np.uint16), "04.00")
+    with pytest.raises(ValueError, match=r"not a Sentinel-2 processing baseline"):
+        cc.qa60_uninformative(zeros, "baseline four")
