@@ -63,7 +63,10 @@ class MaskConfig(BaseModel):
         Scenes whose cloud fraction (over valid pixels) exceeds this share, in [0, 1], are
         flagged over threshold. Default 0.30.
     dilation_m
-        Distance in metres by which masked flags are grown (marked DILATED). Default 0.
+        Distance in metres by which the ``dilate_flags`` are grown (the ring is marked
+        DILATED). Default 0.
+    dilate_flags
+        Flags whose pixels seed the dilation buffer. Default CLOUD and SHADOW (as Fmask does).
     despeckle_px
         Remove isolated masked specks of at most this many pixels before dilation. Default 0.
     crs
@@ -87,6 +90,7 @@ class MaskConfig(BaseModel):
     scl_medium_as_cloud: bool = True
     cloud_threshold: float = 0.30
     dilation_m: float = 0.0
+    dilate_flags: tuple[str, ...] = ("CLOUD", "SHADOW")
     despeckle_px: int = 0
     crs: str | None = None
     resolution: float | None = None
@@ -100,7 +104,7 @@ class MaskConfig(BaseModel):
             raise ConfigError(_one_line(exc)) from None
 
     # ------------------------------------------------------------------ validators
-    @field_validator("masked_flags", mode="before")
+    @field_validator("masked_flags", "dilate_flags", mode="before")
     @classmethod
     def _check_flags(cls, value: Any) -> tuple[str, ...]:
         if isinstance(value, str | int | Flag):
@@ -110,7 +114,7 @@ class MaskConfig(BaseModel):
             flag = parse_flag(item)
             if flag is Flag.NODATA:
                 raise ValueError(
-                    "NODATA cannot be masked: no-data pixels are never valid; remove it"
+                    "NODATA cannot be masked or dilated: no-data pixels are never valid; remove it"
                 )
             assert flag.name is not None
             if flag.name not in names:
@@ -208,6 +212,14 @@ class MaskConfig(BaseModel):
         return self
 
     # ------------------------------------------------------------------ helpers
+    @property
+    def dilate_bits(self) -> int:
+        """The OR of the flags that seed dilation."""
+        bits = 0
+        for name in self.dilate_flags:
+            bits |= int(Flag[name])
+        return bits
+
     @property
     def masked_bits(self) -> int:
         """The OR of the masked flags, as an int for bitwise tests."""
