@@ -37,3 +37,24 @@ def realdata() -> Path:
             pytest.fail(message + "; CI must run with ../shared beside the clone")
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session")
+def nginx(tmp_path_factory: pytest.TempPathFactory):
+    """A real nginx on loopback serving ``nginx.root`` under ``/data/`` (see tests/servers)."""
+    import shutil as _shutil
+
+    from .servers.nginx import Nginx
+
+    if _shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        message = "nginx is not installed (apt-get install nginx)"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(message + "; .ci/run must install it")
+        pytest.skip(message)
+    base = tmp_path_factory.mktemp("nginx")
+    root = base / "www"
+    root.mkdir()
+    server = Nginx(root=root, work=base / "work")
+    server.start()
+    yield server
+    server.stop()
