@@ -94,11 +94,13 @@ def get_engine(name: str | Engine) -> Engine:
 def _load_builtin() -> None:
     if _REGISTRY:
         return
+    from .native import NativeEngine
     from .odc import OdcEngine
     from .stackstac import StackstacEngine
 
     register("odc", OdcEngine)
     register("stackstac", StackstacEngine)
+    register("native", NativeEngine)
 
 
 def item_times(items: tuple[pystac.Item, ...]) -> np.ndarray[Any, np.dtype[np.datetime64]]:
