@@ -131,7 +131,8 @@ def _footprint_chunk_ranges(
     if item.geometry is not None:
         geom = Geometry(item.geometry, "EPSG:4326")
     elif item.bbox is not None:
-        geom = box(*item.bbox, crs="EPSG:4326")
+        west, south, east, north = (float(v) for v in item.bbox[:4])
+        geom = box(west, south, east, north, crs="EPSG:4326")
     else:
         return range(n_tiles_yx[0]), range(n_tiles_yx[1])
     bounds = geom.to_crs(geobox.crs, resolution=math.inf).boundingbox
