@@ -138,7 +138,9 @@ def _footprint_chunk_ranges(
     bounds = geom.to_crs(geobox.crs, resolution=math.inf).boundingbox
     inv = ~geobox.affine
     corners = [
-        inv * (x, y) for x in (bounds.left, bounds.right) for y in (bounds.bottom, bounds.top)
+        (inv.a * x + inv.b * y + inv.c, inv.d * x + inv.e * y + inv.f)
+        for x in (bounds.left, bounds.right)
+        for y in (bounds.bottom, bounds.top)
     ]
     cols = [c for c, _ in corners]
     rows = [r for _, r in corners]
@@ -183,7 +185,15 @@ class NativeEngine:
             for iy, h in enumerate(ychunks):
                 for ix, w in enumerate(xchunks):
                     if iy in yr and ix in xr_:
-                        t0 = aff * Affine.translation(ix * cx, iy * cy)
+                        dx, dy = ix * cx, iy * cy
+                        t0 = Affine(
+                            aff.a,
+                            aff.b,
+                            aff.c + aff.a * dx + aff.b * dy,
+                            aff.d,
+                            aff.e,
+                            aff.f + aff.d * dx + aff.e * dy,
+                        )
                         grid = _Grid(crs, (t0.a, t0.b, t0.c, t0.d, t0.e, t0.f), (h, w))
                         dsk[(name, t, iy, ix)] = (
                             _read_chunk,
