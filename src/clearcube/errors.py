@@ -8,6 +8,7 @@ which item or file, and how to fix it.
 from __future__ import annotations
 
 __all__ = [
+    "AssetReadError",
     "CatalogError",
     "ClearcubeError",
     "ClearcubeWarning",
@@ -15,6 +16,7 @@ __all__ = [
     "GridError",
     "ItemError",
     "QAError",
+    "scrub_href",
 ]
 
 
@@ -38,9 +40,27 @@ class ItemError(ClearcubeError, ValueError):
     """One STAC item cannot be used (missing QA asset, unknown sensor, bad metadata)."""
 
 
+class AssetReadError(ClearcubeError, OSError):
+    """The pixels of one asset of one item cannot be read (HTTP error, corrupt file)."""
+
+
 class GridError(ClearcubeError, ValueError):
     """An output grid cannot be built from the request (CRS, resolution, extent)."""
 
 
 class ClearcubeWarning(UserWarning):
     """Root of every warning emitted by clearcube."""
+
+
+def scrub_href(href: str) -> str:
+    """An href fit for logs, errors and the audit: no query string (signed-URL tokens), no
+    fragment, no user:password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(href)
+    if not parts.scheme or len(parts.scheme) == 1:  # a local path (or a Windows drive)
+        return href.split("?", 1)[0]
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

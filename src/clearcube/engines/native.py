@@ -22,6 +22,7 @@ import numpy.typing as npt
 import xarray as xr
 from affine import Affine
 
+from ..errors import AssetReadError, scrub_href
 from ..gdal_env import rio_env
 from ._base import ReadRequest, item_times
 from .placement import source_pixel_index
@@ -90,6 +91,7 @@ def _placement(src: _Grid, dst: _Grid) -> _Placement | None:
 
 
 def _read_chunk(
+    item_id: str,
     href: str,
     dst: _Grid,
     dtype: str,
@@ -97,18 +99,28 @@ def _read_chunk(
     gdal: tuple[tuple[str, str], ...],
 ) -> npt.NDArray[Any]:
     import rasterio
+    import rasterio.errors
     from rasterio.windows import Window
 
     out = np.full((1, *dst.shape_yx), nodata, dtype=dtype)
-    with rio_env(dict(gdal)), rasterio.open(href) as ds:
-        crs = ds.crs.to_string() if ds.crs is not None else ""
-        t = ds.transform
-        src = _Grid(crs, (t.a, t.b, t.c, t.d, t.e, t.f), (ds.height, ds.width))
-        place = _placement(src, dst)
-        if place is None:
-            return out
-        window = Window(place.col0, place.row0, place.col1 - place.col0, place.row1 - place.row0)
-        data = ds.read(1, window=window)
+    try:
+        with rio_env(dict(gdal)), rasterio.open(href) as ds:
+            crs = ds.crs.to_string() if ds.crs is not None else ""
+            t = ds.transform
+            src = _Grid(crs, (t.a, t.b, t.c, t.d, t.e, t.f), (ds.height, ds.width))
+            place = _placement(src, dst)
+            if place is None:
+                return out
+            window = Window(
+                place.col0, place.row0, place.col1 - place.col0, place.row1 - place.row0
+            )
+            data = ds.read(1, window=window)
+    except rasterio.errors.RasterioError as exc:
+        reason = str(exc).replace(href, scrub_href(href)).split("\n")[0]
+        raise AssetReadError(
+            f"{item_id}: cannot read {scrub_href(href)}: {reason}; check the URL and the "
+            "server, or exclude the item"
+        ) from None
     if place.flat is not None:
         ok = place.flat >= 0
         out[0][ok] = data.ravel()[place.flat[ok]]
@@ -197,6 +209,7 @@ class NativeEngine:
                         grid = _Grid(crs, (t0.a, t0.b, t0.c, t0.d, t0.e, t0.f), (h, w))
                         dsk[(name, t, iy, ix)] = (
                             _read_chunk,
+                            item.id,
                             hrefs[t],
                             grid,
                             dtype,
