@@ -68,7 +68,8 @@ def cloud_fraction(
         ``eo:cloud_cover`` in percent, when the cube carries it) and ``over_threshold``
         (nullable boolean, NA when no pixel is valid).
 
-    Everything is computed in one pass over the flags (one dask compute).
+    Everything comes from one pass over the flags: per chunk, one ``bincount`` of the flag
+    combinations (9 bits, 512 patterns), summed over chunks (one dask compute).
     """
     cfg = config_of(ds, config)
     flags = ds["flags"] if isinstance(ds, xr.Dataset) else ds
@@ -81,25 +82,26 @@ def cloud_fraction(
         flags = flags.expand_dims("time")
     spatial = [d for d in flags.dims if d != "time"]
 
-    inside = xr.ones_like(flags.isel(time=0), dtype=bool) if aoi is None else aoi.astype(bool)
-    valid = ((flags & np.uint16(Flag.NODATA)) == 0) & inside
-    masked = ((flags & np.uint16(cfg.masked_bits)) != 0) & valid
-    counts: dict[str, Any] = {
-        "aoi_px": inside.sum(spatial),
-        "valid_px": valid.sum(spatial),
-        "masked_px": masked.sum(spatial),
+    inside = None if aoi is None else aoi.astype(bool).transpose(*spatial)
+    hist = _flag_histogram(flags.transpose("time", *spatial), inside)  # (time, 512)
+    values = np.arange(N_PATTERNS)
+    valid_patterns = (values & int(Flag.NODATA)) == 0
+    masked_patterns = valid_patterns & ((values & cfg.masked_bits) != 0)
+    n_inside = (
+        int(np.prod([flags.sizes[d] for d in spatial]))
+        if inside is None
+        else int(np.count_nonzero(np.asarray(inside.values)))
+    )
+    table: dict[str, Any] = {
+        "aoi_px": np.full(hist.shape[0], n_inside, dtype=np.int64),
+        "valid_px": hist[:, valid_patterns].sum(axis=1),
+        "masked_px": hist[:, masked_patterns].sum(axis=1),
     }
     for flag in Flag:
         if flag is Flag.NODATA or flag.name is None:
             continue
-        counts[f"{flag.name.lower()}_px"] = (((flags & np.uint16(flag)) != 0) & valid).sum(spatial)
-    names = list(counts)
-    computed = dask.compute(*(counts[n] for n in names))
-    table: dict[str, Any] = {}
-    n_time = flags.sizes["time"]
-    for name, value in zip(names, computed, strict=True):
-        arr = np.asarray(getattr(value, "values", value), dtype=np.int64)
-        table[name] = np.broadcast_to(arr, (n_time,)).copy()
+        carrying = valid_patterns & ((values & int(flag)) != 0)
+        table[f"{flag.name.lower()}_px"] = hist[:, carrying].sum(axis=1)
     table["nodata_px"] = table["aoi_px"] - table["valid_px"]
 
     frame = pd.DataFrame(table)
@@ -126,6 +128,47 @@ def cloud_fraction(
     ]
     rest = [c for c in frame.columns if c not in ordered]
     return frame[ordered + rest]
+
+
+#: Number of distinct flag combinations (9 bits).
+N_PATTERNS = 1 << len(Flag)
+
+
+def _block_histogram(block: np.ndarray, inside: np.ndarray | None = None) -> np.ndarray:
+    """Counts of each flag combination per time slice of one (time, y, x) block, in one pass."""
+    out = np.zeros((block.shape[0], 1, 1, N_PATTERNS), dtype=np.int64)
+    for t in range(block.shape[0]):
+        values = block[t] if inside is None else block[t][inside]
+        counts = np.bincount(values.ravel(), minlength=N_PATTERNS)
+        if counts.size > N_PATTERNS:
+            raise QAError("flags carry bits outside the clearcube vocabulary; decode them first")
+        out[t, 0, 0] = counts
+    return out
+
+
+def _flag_histogram(flags: xr.DataArray, inside: xr.DataArray | None) -> np.ndarray:
+    """(time, N_PATTERNS) counts of flag combinations, computed blockwise in one dask pass."""
+    data = flags.data
+    mask = None if inside is None else inside.data
+    if not hasattr(data, "map_blocks"):
+        arr = np.asarray(data)
+        return _block_histogram(arr, None if mask is None else np.asarray(mask))[:, 0, 0, :]
+    import dask.array as da
+
+    if mask is not None:
+        mask = da.asarray(mask).rechunk(data.chunks[1:])
+    ny, nx = (len(c) for c in data.chunks[1:])
+    blocks = da.map_blocks(
+        _block_histogram,
+        data,
+        *([] if mask is None else [mask]),
+        new_axis=3,
+        chunks=(data.chunks[0], (1,) * ny, (1,) * nx, (N_PATTERNS,)),
+        dtype=np.int64,
+        name="clearcube-flag-histogram",
+    )
+    (hist,) = dask.compute(blocks.sum(axis=(1, 2)))
+    return np.asarray(hist)
 
 
 def _provider_cloud_cover(flags: xr.DataArray) -> np.ndarray | None:
