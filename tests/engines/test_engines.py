@@ -110,3 +110,20 @@ def test_native_builds_lazily_without_reading(scl_tiles, tmp_path):
     arr = get_engine("native").read(request([moved], geobox))  # no file access yet
     with pytest.raises(Exception, match=r"not-there\.tif"):
         arr.compute()
+
+
+@pytest.mark.parametrize("res", [10, 20, 30])
+def test_native_fused_decode_equals_read_then_decode(scl_tiles, res):
+    import clearcube as cc
+    from clearcube.sensors import get_encoding
+
+    items = [scl_tiles["T21"][0], scl_tiles["T22"][0]]
+    geobox = GeoBox.from_bbox((829000, 9695000, 836000, 9699000), crs="EPSG:32721",
+                              resolution=res)
+    engine = get_engine("native")
+    cfg = cc.MaskConfig(scl_medium_as_cloud=False)
+    fused = engine.read_flags(request(items, geobox), get_encoding("s2-scl"), cfg)
+    assert fused.dtype == np.uint16
+    separate = cc.decode(engine.read(request(items, geobox)).values, "s2-scl", cfg)
+    np.testing.assert_array_equal(fused.values, separate)
+    assert (fused.values == cc.Flag.NODATA).any()  # outside the tiles and the no-data edge

@@ -22,8 +22,11 @@ import numpy.typing as npt
 import xarray as xr
 from affine import Affine
 
+from ..config import MaskConfig
 from ..errors import AssetReadError, scrub_href
+from ..flags import FLAG_DTYPE, Flag
 from ..gdal_env import rio_env
+from ..sensors import Encoding, decode_block
 from ._base import ReadRequest, item_times
 from .placement import source_pixel_index
 
@@ -97,12 +100,18 @@ def _read_chunk(
     dtype: str,
     nodata: float,
     gdal: tuple[tuple[str, str], ...],
+    decode: tuple[Encoding, MaskConfig] | None = None,
 ) -> npt.NDArray[Any]:
+    """Read the window of ``href`` that covers ``dst`` and place it; with ``decode``, return
+    flags decoded in the same task (no intermediate QA array of the chunk is kept)."""
     import rasterio
     import rasterio.errors
     from rasterio.windows import Window
 
-    out = np.full((1, *dst.shape_yx), nodata, dtype=dtype)
+    if decode is not None:
+        out = np.full((1, *dst.shape_yx), Flag.NODATA, dtype=FLAG_DTYPE)
+    else:
+        out = np.full((1, *dst.shape_yx), nodata, dtype=dtype)
     try:
         with rio_env(dict(gdal)), rasterio.open(href) as ds:
             crs = ds.crs.to_string() if ds.crs is not None else ""
@@ -121,17 +130,29 @@ def _read_chunk(
             f"{item_id}: cannot read {scrub_href(href)}: {reason}; check the URL and the "
             "server, or exclude the item"
         ) from None
+    if decode is not None:
+        # decode at whichever resolution has fewer pixels: the source window or the chunk
+        if data.size <= out.size:
+            data = decode_block(data, *decode)
+        else:
+            raw = np.full((1, *dst.shape_yx), nodata, dtype=data.dtype)
+            _place(raw, data, place)
+            return decode_block(raw, *decode)
+    _place(out, data, place)
+    return out
+
+
+def _place(out: npt.NDArray[Any], data: npt.NDArray[Any], place: _Placement) -> None:
     if place.flat is not None:
         ok = place.flat >= 0
         out[0][ok] = data.ravel()[place.flat[ok]]
-        return out
+        return
     assert place.rows is not None
     assert place.cols is not None
     rsel = place.rows >= 0
     csel = place.cols >= 0
     block = data[np.ix_(place.rows[rsel], place.cols[csel])]
     out[0][np.ix_(rsel, csel)] = block
-    return out
 
 
 def _footprint_chunk_ranges(
@@ -170,6 +191,18 @@ class NativeEngine:
     name = "native"
 
     def read(self, request: ReadRequest) -> xr.DataArray:
+        return self._build(request, None)
+
+    def read_flags(
+        self, request: ReadRequest, encoding: Encoding, config: MaskConfig
+    ) -> xr.DataArray:
+        """Like :meth:`read`, but each task reads and decodes its chunk into uint16 flags
+        (no-data and pixels outside every source are NODATA)."""
+        return self._build(request, (encoding, config))
+
+    def _build(
+        self, request: ReadRequest, decode: tuple[Encoding, MaskConfig] | None
+    ) -> xr.DataArray:
         import dask.array as da
         from dask.base import tokenize
         from dask.highlevelgraph import HighLevelGraph
@@ -188,9 +221,20 @@ class NativeEngine:
         dtype = np.dtype(request.dtype).str
         gdal = tuple(sorted(request.gdal.items()))
         hrefs = [item.assets[request.asset].href for item in request.items]
-        name = "native-read-" + tokenize(
-            hrefs, tuple(aff)[:6], (ny, nx), crs, (cy, cx), dtype, request.nodata, gdal
+        decode_key = None if decode is None else (decode[0].name, decode[1].digest())
+        name = ("native-flags-" if decode else "native-read-") + tokenize(
+            hrefs,
+            tuple(aff)[:6],
+            (ny, nx),
+            crs,
+            (cy, cx),
+            dtype,
+            request.nodata,
+            gdal,
+            decode_key,
         )
+        out_dtype = FLAG_DTYPE if decode is not None else np.dtype(request.dtype)
+        fill = int(Flag.NODATA) if decode is not None else request.nodata
         dsk: dict[tuple[Any, ...], Any] = {}
         for t, item in enumerate(request.items):
             yr, xr_ = _footprint_chunk_ranges(item, geobox, (cy, cx), (len(ychunks), len(xchunks)))
@@ -215,15 +259,16 @@ class NativeEngine:
                             dtype,
                             request.nodata,
                             gdal,
+                            decode,
                         )
                     else:
-                        dsk[(name, t, iy, ix)] = (np.full, (1, h, w), request.nodata, dtype)
+                        dsk[(name, t, iy, ix)] = (np.full, (1, h, w), fill, out_dtype.str)
         graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
         arr = da.Array(
             graph,
             name,
             chunks=((1,) * len(request.items), ychunks, xchunks),
-            dtype=np.dtype(request.dtype),
+            dtype=out_dtype,
         )
         coords = geobox.coords
         return xr.DataArray(
@@ -234,6 +279,6 @@ class NativeEngine:
                 "y": coords["y"].values,
                 "x": coords["x"].values,
             },
-            name=request.asset,
-            attrs={"nodata": request.nodata},
+            name="flags" if decode is not None else request.asset,
+            attrs={"nodata": fill},
         )

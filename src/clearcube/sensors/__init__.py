@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from ._lut import Encoding, decode_block
 from .encodings import ENCODINGS, decode, get_encoding, is_clear
 from .sentinel2 import parse_baseline, qa60_uninformative
 
 __all__ = [
     "ENCODINGS",
+    "Encoding",
+    "decode_block",
     "decode",
     "get_encoding",
     "is_clear",
