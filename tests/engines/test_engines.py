@@ -118,8 +118,7 @@ def test_native_fused_decode_equals_read_then_decode(scl_tiles, res):
     from clearcube.sensors import get_encoding
 
     items = [scl_tiles["T21"][0], scl_tiles["T22"][0]]
-    geobox = GeoBox.from_bbox((829000, 9695000, 836000, 9699000), crs="EPSG:32721",
-                              resolution=res)
+    geobox = GeoBox.from_bbox((829000, 9695000, 836000, 9699000), crs="EPSG:32721", resolution=res)
     engine = get_engine("native")
     cfg = cc.MaskConfig(scl_medium_as_cloud=False)
     fused = engine.read_flags(request(items, geobox), get_encoding("s2-scl"), cfg)
