@@ -1,0 +1,60 @@
+"""Atomic writes and checksums for products.
+
+A product is written under a temporary name in its destination folder and renamed into place
+only when complete, so a crash never leaves a half-written file under the final name and a
+rerun can trust any product it finds (after checking its checksum).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_path", "multihash_sha256", "sha256_file"]
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``final``; on success rename it to ``final``.
+
+    Works for files and for directories (e.g. a Zarr store): whatever the body creates at the
+    temporary path replaces ``final`` in one rename. On error the temporary is removed and
+    ``final`` is left as it was.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    target = tmp / final.name
+    try:
+        yield target
+        if not target.exists():
+            raise FileNotFoundError(f"nothing was written to {target}")
+        if final.is_dir() and not final.is_symlink():
+            shutil.rmtree(final)
+        os.replace(target, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, or of every file of a directory (sorted relative paths)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with file.open("rb") as fh:
+            while block := fh.read(chunk):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def multihash_sha256(path: str | Path) -> str:
+    """The STAC ``file:checksum`` form: multihash code 0x12 (sha2-256), length 0x20, digest."""
+    return "1220" + sha256_file(path)
