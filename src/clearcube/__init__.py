@@ -19,6 +19,7 @@ from .errors import (
 )
 from .flags import Flag
 from .sensors import ENCODINGS, decode, is_clear, qa60_uninformative
+from .sensors.plan import Fallback, ScenePlan, identify
 
 try:
     __version__ = version("clearcube")
@@ -31,13 +32,16 @@ __all__ = [
     "ClearcubeError",
     "ClearcubeWarning",
     "ConfigError",
+    "Fallback",
     "Flag",
     "GridError",
     "ItemError",
     "MaskConfig",
     "QAError",
+    "ScenePlan",
     "__version__",
     "decode",
+    "identify",
     "is_clear",
     "load_config",
     "qa60_uninformative",

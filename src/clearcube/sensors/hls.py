@@ -14,9 +14,10 @@ import numpy.typing as npt
 
 from ..config import MaskConfig
 from ..flags import FLAG_DTYPE, Flag
+from ._family import SensorFamily
 from ._lut import Encoding, FlagArray
 
-__all__ = ["FMASK", "FMASK_FILL", "decode_fmask_bits"]
+__all__ = ["FAMILY_L30", "FAMILY_S30", "FMASK", "FMASK_FILL", "decode_fmask_bits"]
 
 FMASK_FILL = 255
 
@@ -49,4 +50,43 @@ FMASK = Encoding(
     native_dtype="uint8",
     build=_fmask_tables,
     description="HLS v2.0 Fmask (uint8, 30 m, fill 255)",
+)
+
+
+#: HLS S30 (Sentinel-2 MSI band numbers; NIR is the narrow B8A).
+FAMILY_S30 = SensorFamily(
+    name="hls",
+    qa_keys=(("Fmask", "hls-fmask"),),
+    band_keys={
+        "blue": ("B02",),
+        "green": ("B03",),
+        "red": ("B04",),
+        "nir": ("B8A",),
+        "swir16": ("B11",),
+        "swir22": ("B12",),
+    },
+    qa_nodata={"hls-fmask": FMASK_FILL},
+    qa_dtype={"hls-fmask": "uint8"},
+    scale=1e-4,
+    offset=0.0,
+    nodata=-9999,
+)
+
+#: HLS L30 (OLI band numbers).
+FAMILY_L30 = SensorFamily(
+    name="hls",
+    qa_keys=(("Fmask", "hls-fmask"),),
+    band_keys={
+        "blue": ("B02",),
+        "green": ("B03",),
+        "red": ("B04",),
+        "nir": ("B05",),
+        "swir16": ("B06",),
+        "swir22": ("B07",),
+    },
+    qa_nodata={"hls-fmask": FMASK_FILL},
+    qa_dtype={"hls-fmask": "uint8"},
+    scale=1e-4,
+    offset=0.0,
+    nodata=-9999,
 )

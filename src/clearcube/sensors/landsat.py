@@ -18,9 +18,17 @@ import numpy.typing as npt
 
 from ..config import MaskConfig
 from ..flags import FLAG_DTYPE, Flag
+from ._family import SensorFamily
 from ._lut import Encoding, FlagArray
 
-__all__ = ["QA_PIXEL", "QA_RADSAT", "decode_qa_pixel_bits", "decode_qa_radsat_bits"]
+__all__ = [
+    "FAMILY",
+    "FAMILY_TM",
+    "QA_PIXEL",
+    "QA_RADSAT",
+    "decode_qa_pixel_bits",
+    "decode_qa_radsat_bits",
+]
 
 _RADSAT_SATURATION_BITS = 0b0000_0001_0111_1111  # bands 1-7 (bits 0-6) and band 9/6H (bit 8)
 _RADSAT_DROPPED_PIXEL = 1 << 9  # TM / ETM+: dropped pixel (defective)
@@ -95,4 +103,49 @@ QA_RADSAT = Encoding(
     native_dtype="uint16",
     build=_qa_radsat_tables,
     description="Landsat Collection 2 QA_RADSAT (uint16): radiometric saturation per band",
+)
+
+
+# Common names are the same across collections; the file-style keys of USGS per-scene items
+# (SR_B4.TIF) mean different bands on OLI (Landsat 8/9) and TM/ETM+ (Landsat 4-7).
+_COMMON = {
+    "blue": ("blue",),
+    "green": ("green",),
+    "red": ("red",),
+    "nir": ("nir08", "nir"),
+    "swir16": ("swir16",),
+    "swir22": ("swir22",),
+}
+_QA_KEYS = (("qa_pixel", "landsat-qa-pixel"),)
+
+#: Landsat 8/9 OLI.
+FAMILY = SensorFamily(
+    name="landsat",
+    qa_keys=_QA_KEYS,
+    band_keys={
+        name: (*keys, f"SR_B{band}")
+        for (name, keys), band in zip(_COMMON.items(), (2, 3, 4, 5, 6, 7), strict=True)
+    },
+    scale=2.75e-5,
+    offset=-0.2,
+    nodata=0,
+    qa_nodata={"landsat-qa-pixel": 1},
+    qa_dtype={"landsat-qa-pixel": "uint16"},
+    never_qa=("qa",),  # Earth Search / PC "qa" is ST_QA (surface temperature uncertainty)
+)
+
+#: Landsat 4/5 TM and 7 ETM+.
+FAMILY_TM = SensorFamily(
+    name="landsat",
+    qa_keys=_QA_KEYS,
+    band_keys={
+        name: (*keys, f"SR_B{band}")
+        for (name, keys), band in zip(_COMMON.items(), (1, 2, 3, 4, 5, 7), strict=True)
+    },
+    scale=2.75e-5,
+    offset=-0.2,
+    nodata=0,
+    qa_nodata={"landsat-qa-pixel": 1},
+    qa_dtype={"landsat-qa-pixel": "uint16"},
+    never_qa=("qa",),
 )

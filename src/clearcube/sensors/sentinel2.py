@@ -16,9 +16,11 @@ import numpy.typing as npt
 from ..config import MaskConfig
 from ..errors import QAError
 from ..flags import FLAG_DTYPE, Flag
+from ._family import SensorFamily
 from ._lut import Encoding, FlagArray
 
 __all__ = [
+    "FAMILY",
     "QA60",
     "SCL",
     "SCL_CLASSES",
@@ -160,3 +162,32 @@ def qa60_uninformative(qa: Any, processing_baseline: str | float | int | None) -
         return False
     baseline = parse_baseline(processing_baseline)
     return baseline is None or baseline >= BASELINE_04
+
+
+#: Asset names across Earth Search v0/v1, Planetary Computer and CDSE (see DESIGN.md).
+FAMILY = SensorFamily(
+    name="sentinel-2",
+    qa_keys=(
+        ("scl", "s2-scl"),
+        ("SCL_20m", "s2-scl"),
+        ("SCL_60m", "s2-scl"),
+        ("qa60", "s2-qa60"),
+    ),
+    band_keys={
+        "blue": ("blue", "B02", "B02_10m"),
+        "green": ("green", "B03", "B03_10m"),
+        "red": ("red", "B04", "B04_10m"),
+        "nir": ("nir", "B08", "B08_10m"),
+        "nir08": ("nir08", "B8A", "B8A_20m"),
+        "swir16": ("swir16", "B11", "B11_20m"),
+        "swir22": ("swir22", "B12", "B12_20m"),
+    },
+    scale=1e-4,
+    offset=0.0,
+    nodata=0,
+    qa_nodata={"s2-scl": 0, "s2-qa60": 0},
+    qa_dtype={"s2-scl": "uint8", "s2-qa60": "uint16"},
+)
+
+#: Reflectance offset of baselines >= 04.00: BOA_ADD_OFFSET -1000 DN at scale 1e-4.
+BOA_OFFSET = -0.1

@@ -1,0 +1,44 @@
+"""What identification needs to know about a sensor family, as data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SensorFamily:
+    """Asset naming and radiometry of one sensor family across providers.
+
+    Attributes
+    ----------
+    name
+        ``"sentinel-2"``, ``"landsat"`` or ``"hls"``.
+    qa_keys
+        ``(asset key, encoding)`` candidates in order of preference; keys match
+        case-insensitively and with or without a file extension (``QA_PIXEL.TIF``).
+    band_keys
+        Canonical band name -> candidate asset keys, in order of preference.
+    scale, offset, nodata
+        Reflectance = DN * scale + offset where the item says nothing; ``nodata`` of the bands.
+    qa_nodata
+        The QA band's fill value per encoding.
+    never_qa
+        Asset keys that look like QA but are not cloud masks (e.g. Landsat ``qa`` = ST_QA).
+    """
+
+    name: str
+    qa_keys: tuple[tuple[str, str], ...]
+    band_keys: Mapping[str, tuple[str, ...]]
+    scale: float
+    offset: float
+    nodata: float
+    qa_nodata: Mapping[str, int]
+    qa_dtype: Mapping[str, str]
+    never_qa: tuple[str, ...] = field(default=())
+
+
+def key_matches(candidate: str, key: str) -> bool:
+    """``QA_PIXEL.TIF`` matches ``qa_pixel``; ``B04`` matches ``b04``."""
+    base = key.rsplit(".", 1)[0] if key.lower().endswith((".tif", ".tiff", ".jp2")) else key
+    return base.lower() == candidate.lower()
