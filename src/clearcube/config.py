@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from .errors import ConfigError
 from .flags import Flag, parse_flag
 
-__all__ = ["DEFAULT_MASKED", "MaskConfig", "load_config"]
+__all__ = ["DEFAULT_MASKED", "MaskConfig", "check_crs_resolution", "load_config"]
 
 #: Flags that make a pixel unusable by default. Snow, water and terrain shadow are kept.
 DEFAULT_MASKED: tuple[str, ...] = ("CLOUD", "CIRRUS", "SHADOW", "DILATED", "SATURATED")
@@ -43,6 +43,30 @@ def _one_line(exc: ValidationError) -> str:
             msg = f"unknown option; valid options: {fields}"
         parts.append(f"{loc}: {msg}" if loc else msg)
     return _PREFIX + "; ".join(parts)
+
+
+def check_crs_resolution(crs: str, resolution: float) -> None:
+    """Refuse a pixel size that cannot be meant in the units of ``crs``.
+
+    Raises
+    ------
+    ValueError
+        A resolution of 1 or more with a geographic CRS (degrees: 10 would be about 1100 km),
+        or below 1 cm with a projected CRS (someone gave degrees to a metric CRS).
+    """
+    from pyproj import CRS
+
+    parsed = CRS.from_user_input(crs)
+    if parsed.is_geographic and resolution >= 1.0:
+        raise ValueError(
+            f"resolution {resolution:g} with geographic {crs} means {resolution:g} degrees per "
+            "pixel; give degrees (10 m is about 0.0001) or use a projected CRS such as a UTM zone"
+        )
+    if parsed.is_projected and resolution < 0.01:
+        raise ValueError(
+            f"resolution {resolution:g} with projected {crs} means {resolution:g} metres per "
+            "pixel; give metres (e.g. 10, 20, 30)"
+        )
 
 
 class MaskConfig(BaseModel):
@@ -193,22 +217,8 @@ class MaskConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_crs_resolution(self) -> MaskConfig:
-        if self.crs is None or self.resolution is None:
-            return self
-        from pyproj import CRS
-
-        crs = CRS.from_user_input(self.crs)
-        if crs.is_geographic and self.resolution >= 1.0:
-            raise ValueError(
-                f"resolution {self.resolution:g} with geographic {self.crs} means "
-                f"{self.resolution:g} degrees per pixel; give degrees (10 m is about 0.0001) "
-                "or use a projected CRS such as a UTM zone"
-            )
-        if crs.is_projected and self.resolution < 0.01:
-            raise ValueError(
-                f"resolution {self.resolution:g} with projected {self.crs} means "
-                f"{self.resolution:g} metres per pixel; give metres (e.g. 10, 20, 30)"
-            )
+        if self.crs is not None and self.resolution is not None:
+            check_crs_resolution(self.crs, self.resolution)
         return self
 
     # ------------------------------------------------------------------ helpers
