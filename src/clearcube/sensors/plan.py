@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -105,6 +106,7 @@ class ScenePlan:
     cloud_cover: float | None
     bbox: tuple[float, float, float, float] | None
     hrefs_local: bool
+    origin_remote: bool
     properties: Mapping[str, Any] = field(repr=False)
     stac: Mapping[str, Any] = field(repr=False)
 
@@ -134,12 +136,38 @@ class Fallback:
 
 
 def _as_dict(item: Any) -> dict[str, Any]:
+    """The item as a dict whose asset hrefs are absolute (relative ones resolved against the
+    item's own location), so the plan can be read from anywhere."""
+    from urllib.parse import urljoin
+
     if isinstance(item, Mapping):
-        return dict(item)
-    to_dict = getattr(item, "to_dict", None)
-    if to_dict is None:
-        raise ItemError(f"not a STAC item: {type(item).__name__}; pass a pystac.Item or its dict")
-    out: dict[str, Any] = to_dict(include_self_link=False, transform_hrefs=False)
+        out = dict(item)
+        self_href = next(
+            (link.get("href") for link in out.get("links", []) if link.get("rel") == "self"),
+            None,
+        )
+    else:
+        to_dict = getattr(item, "to_dict", None)
+        if to_dict is None:
+            raise ItemError(
+                f"not a STAC item: {type(item).__name__}; pass a pystac.Item or its dict"
+            )
+        out = to_dict(include_self_link=True, transform_hrefs=False)
+        self_href = item.get_self_href()
+    if self_href:
+        assets = {}
+        for key, asset in (out.get("assets") or {}).items():
+            href = str(asset.get("href", ""))
+            if href and "://" not in href and not href.startswith("/"):
+                base = self_href if "://" in self_href else os.path.abspath(self_href)
+                href = (
+                    urljoin(base, href)
+                    if "://" in base
+                    else os.path.normpath(os.path.join(os.path.dirname(base), href))
+                )
+            assets[key] = {**asset, "href": href}
+        out["assets"] = assets
+        out["clearcube:self_href"] = self_href
     return out
 
 
@@ -351,6 +379,7 @@ def identify(item: Any) -> ScenePlan:
         cloud_cover=float(cloud) if cloud is not None else None,
         bbox=tuple(float(v) for v in bbox[:4]) if bbox else None,  # type: ignore[arg-type]
         hrefs_local=any(_is_local(h) for h in hrefs if h),
+        origin_remote=not _is_local(str(data.get("clearcube:self_href") or "")),
         properties=dict(props),
         stac=data,
     )
