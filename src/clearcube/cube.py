@@ -82,6 +82,7 @@ def load(
     group_by: str | None = None,
     gdal: Mapping[str, Any] | None = None,
     allow_local_hrefs: bool | None = None,
+    check_assets: bool = False,
 ) -> xr.Dataset:
     """A lazy, cloud-masked datacube of ``items`` on one grid.
 
@@ -111,6 +112,10 @@ def load(
         Extra GDAL options for the reads.
     allow_local_hrefs
         Whether items from a remote catalog may point at local files. Default: refused.
+    check_assets
+        Open each item's QA asset (its header only, no pixels) before building the cube; an
+        item whose mask cannot be opened (HTTP error, missing or corrupt file) becomes a
+        recorded fallback instead of failing the whole computation later.
 
     Returns
     -------
@@ -176,10 +181,15 @@ def load(
     if not kept:
         raise GridError("no item overlaps the output grid; check the bbox and dates")
     plans = sorted(kept, key=lambda p: (p.datetime, p.id))
+    gdal_opts = gdal_options(gdal)
+    if check_assets:
+        plans, broken = _check_assets(plans, gdal_opts)
+        fallbacks.extend(broken)
+        if not plans:
+            raise ItemError(f"no QA asset could be opened: {broken[0].reason}")
 
     reader = get_engine(engine)
     cyx = _chunks_yx(chunks)
-    gdal_opts = gdal_options(gdal)
     pyitems = _pystac_items(plans)
 
     flags_parts: list[xr.DataArray] = []
@@ -265,6 +275,43 @@ def load(
     ds.attrs["clearcube:engine"] = getattr(reader, "name", str(engine))
     out: xr.Dataset = assign_crs(ds, geobox.crs)
     return out
+
+
+def _check_assets(
+    plans: list[ScenePlan], gdal_opts: dict[str, str]
+) -> tuple[list[ScenePlan], list[Fallback]]:
+    """Open every QA asset's header in parallel; unreadable ones become fallbacks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import rasterio
+
+    from .errors import scrub_href
+    from .gdal_env import rio_env
+
+    def probe(plan: ScenePlan) -> str | None:
+        try:
+            with rio_env(gdal_opts), rasterio.open(plan.qa_href) as src:
+                if src.count < 1:
+                    return "has no band"
+        except rasterio.errors.RasterioError as exc:
+            href = scrub_href(plan.qa_href)
+            return str(exc).replace(plan.qa_href, href).splitlines()[0]
+        return None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        problems = list(pool.map(probe, plans))
+    good = [p for p, problem in zip(plans, problems, strict=True) if problem is None]
+    bad = [
+        Fallback(
+            p.id,
+            f"{p.id}: QA asset {p.qa_asset!r} unreadable ({problem}); excluded, "
+            "never treated as clear",
+            p.collection,
+        )
+        for p, problem in zip(plans, problems, strict=True)
+        if problem is not None
+    ]
+    return good, bad
 
 
 def _load_band(

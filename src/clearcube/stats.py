@@ -165,7 +165,7 @@ def _flag_histogram(flags: xr.DataArray, inside: xr.DataArray | None) -> np.ndar
         new_axis=3,
         chunks=(data.chunks[0], (1,) * ny, (1,) * nx, (N_PATTERNS,)),
         dtype=np.int64,
-        name="clearcube-flag-histogram",
+        token="clearcube-flag-histogram",
     )
     (hist,) = dask.compute(blocks.sum(axis=(1, 2)))
     return np.asarray(hist)

@@ -86,7 +86,7 @@ def decode(qa: Any, encoding: str, config: MaskConfig | None = None) -> Any:
         return qa.map_blocks(
             partial(decode_block, encoding=enc, config=cfg),
             dtype=FLAG_DTYPE,
-            name=f"decode-{enc.name}",
+            token=f"decode-{enc.name}",
         )
 
     arr = np.asarray(qa)
