@@ -58,3 +58,23 @@ def nginx(tmp_path_factory: pytest.TempPathFactory):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def stac_api():
+    """A real STAC API (stac-fastapi-pgstac on PostgreSQL/PostGIS) on loopback, empty."""
+    from .servers.pgstac import PgstacServer, available
+
+    why = available()
+    if why is not None:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(why + "; .ci/run must install it")
+        pytest.skip(why)
+    server = PgstacServer()
+    try:
+        server.start()
+    except Exception:
+        server.stop()
+        raise
+    yield server
+    server.stop()

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .catalog import search
 from .config import MaskConfig, load_config
+from .cube import load
 from .errors import (
     CatalogError,
     ClearcubeError,
@@ -20,6 +22,7 @@ from .errors import (
 from .flags import Flag
 from .sensors import ENCODINGS, decode, is_clear, qa60_uninformative
 from .sensors.plan import Fallback, ScenePlan, identify
+from .stats import cloud_fraction
 
 try:
     __version__ = version("clearcube")
@@ -40,9 +43,12 @@ __all__ = [
     "QAError",
     "ScenePlan",
     "__version__",
+    "cloud_fraction",
     "decode",
     "identify",
     "is_clear",
+    "load",
     "load_config",
     "qa60_uninformative",
+    "search",
 ]

@@ -1,0 +1,90 @@
+"""Search: one query over STAC APIs and static catalogs, returning pystac items."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import CatalogError
+from ._filters import BBoxLike, DatetimeLike, normalise
+from .providers import PROVIDERS, Provider, get_provider, modifier_for
+
+__all__ = ["PROVIDERS", "Provider", "search"]
+
+
+def _is_static(source: str) -> bool:
+    if source.startswith(("http://", "https://")):
+        return source.split("?", 1)[0].endswith(".json")
+    return True
+
+
+def search(
+    bbox: BBoxLike = None,
+    datetime: DatetimeLike = None,
+    collections: str | Sequence[str] | None = None,
+    source: str = "earth-search",
+    max_cloud: float | None = None,
+    limit: int | None = None,
+    query: Mapping[str, Any] | None = None,
+) -> Any:
+    """Find items by bbox, time and cloud cover in a STAC API or a static catalog.
+
+    Parameters
+    ----------
+    bbox
+        (west, south, east, north) in degrees; west > east crosses the antimeridian.
+        None: anywhere.
+    datetime
+        RFC 3339 instant or interval (``"2024-01-01/2024-03-31"``, open ends ``..``), a
+        datetime/date, or a (start, end) pair. None: any time.
+    collections
+        Collection ids; default for a known provider: its Sentinel-2 L2A and Landsat C2 L2.
+    source
+        ``earth-search``, ``planetary-computer``, ``cdse``, ``usgs-landsatlook``, any STAC API
+        URL, or a path/URL to a ``catalog.json`` or an ItemCollection file.
+    max_cloud
+        Upper bound of ``eo:cloud_cover`` in percent (items without it are excluded).
+    limit
+        At most this many items. A remote API needs a bbox, a datetime or a limit.
+    query
+        Extra STAC query-extension conditions, e.g. ``{"platform": {"eq": "sentinel-2b"}}``.
+
+    Returns
+    -------
+    pystac.ItemCollection
+    """
+    import pystac
+
+    f = normalise(bbox, datetime, collections, max_cloud, limit, query)
+    provider: Provider | None = None
+    if source in PROVIDERS:
+        provider = get_provider(source)
+        url = provider.url
+    elif "://" in source or os.sep in source or source.endswith(".json") or os.path.exists(source):
+        url = source
+    else:
+        get_provider(source)  # raises the one-line "unknown provider" error
+        raise AssertionError("unreachable")
+
+    if _is_static(url) and provider is None:
+        from ._static import search_static
+
+        items = []
+        for href, data in search_static(url, f):
+            item = pystac.Item.from_dict(data, preserve_dict=False)
+            item.set_self_href(href)
+            items.append(item)
+        return pystac.ItemCollection(items, clone_items=False)
+
+    if f.boxes is None and f.start is None and f.end is None and f.limit is None:
+        raise CatalogError(
+            f"refusing to search all of {url} without bbox, datetime or limit; narrow the query"
+        )
+    if f.collections is None and provider is not None:
+        product = [c for cols in provider.collections.values() for c in cols]
+        f = normalise(bbox, datetime, product, max_cloud, limit, query)
+    from ._api import search_api
+
+    found = list(search_api(url, f, modifier=modifier_for(provider)))
+    return pystac.ItemCollection(found, clone_items=False)

@@ -1,0 +1,141 @@
+"""clearcube.search against a real STAC API (pgstac) and the same queries on static catalogs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import clearcube as cc
+from clearcube.catalog import search
+from clearcube.demo import DEMO_BBOX
+from clearcube.errors import CatalogError
+
+REPO = Path(__file__).resolve().parents[2]
+STATIC = str(REPO / "catalogs" / "demo" / "catalog.json")
+DEMO_COLLECTIONS = ["sentinel-2-l2a", "landsat-c2-l2"]
+
+
+def ids(found) -> set[str]:
+    return {item.id for item in found}
+
+
+def test_bbox_and_datetime_on_api_and_static_agree(loaded_api):
+    api = search(DEMO_BBOX, "2021-01-01/2024-12-31", DEMO_COLLECTIONS, source=loaded_api["url"])
+    static = search(DEMO_BBOX, "2021-01-01/2024-12-31", DEMO_COLLECTIONS, source=STATIC)
+    assert ids(api) == ids(static) == {d["id"] for d in loaded_api["demo"]}
+    assert all(cc.identify(i).qa_href.startswith("http://127.0.0.1") for i in api)
+
+
+@pytest.mark.parametrize(
+    ("datetime", "expected_years"),
+    [
+        ("2024-01-01/..", {2024}),
+        ("../2021-12-31", {2021}),
+        ("2022-07-20", {2022}),
+        (("2022-01-01", "2023-12-31"), {2022, 2023}),
+    ],
+)
+def test_datetime_intervals(loaded_api, datetime, expected_years):
+    api = search(DEMO_BBOX, datetime, DEMO_COLLECTIONS, source=loaded_api["url"])
+    static = search(DEMO_BBOX, datetime, DEMO_COLLECTIONS, source=STATIC)
+    assert ids(api) == ids(static)
+    assert api
+    assert {i.datetime.year for i in api} == expected_years
+
+
+def test_max_cloud(loaded_api):
+    demo = loaded_api["demo"]
+    want = {d["id"] for d in demo if d["properties"]["eo:cloud_cover"] <= 5}
+    assert 0 < len(want) < len(demo)
+    api = search(
+        DEMO_BBOX, "2021-01-01/2024-12-31", DEMO_COLLECTIONS, source=loaded_api["url"], max_cloud=5
+    )
+    static = search(
+        DEMO_BBOX, "2021-01-01/2024-12-31", DEMO_COLLECTIONS, source=STATIC, max_cloud=5
+    )
+    assert ids(api) == ids(static) == want
+
+
+def test_paging_beyond_one_page(loaded_api):
+    real_s2 = [
+        f
+        for f in loaded_api["real"]
+        if f["collection"] == "sentinel-2-l2a"
+        and f["properties"]["datetime"].startswith("2019-01-01")
+    ]
+    assert len(real_s2) > 10  # the server pages by 10
+    found = search(None, "2019-01-01/2019-01-01", ["sentinel-2-l2a"], source=loaded_api["url"])
+    assert ids(found) == {f["id"] for f in real_s2}
+    limited = search(None, "2019-01-01", ["sentinel-2-l2a"], source=loaded_api["url"], limit=13)
+    assert len(limited) == 13
+
+
+def test_antimeridian_box(loaded_api, tmp_path):
+    (item,) = loaded_api["extra"]
+    api = search(
+        (179.0, -18.0, -179.0, -16.0), None, ["sentinel-2-l2a"], source=loaded_api["url"], limit=50
+    )
+    assert item["id"] in ids(api)
+    collection = tmp_path / "items.json"
+    collection.write_text(json.dumps({"type": "FeatureCollection", "features": [item]}))
+    assert ids(search((179.0, -18.0, -179.0, -16.0), source=str(collection))) == {item["id"]}
+    assert ids(search((-179.8, -18.0, -179.0, -16.0), source=str(collection))) == {item["id"]}
+    assert not search((-179.5, -18.0, -179.0, -16.0), source=str(collection))
+    assert not search((170.0, -18.0, 171.0, -16.0), source=str(collection))
+
+
+def test_search_then_load_over_http(loaded_api):
+    found = search(DEMO_BBOX, "2024-07-01/2024-08-31", DEMO_COLLECTIONS, source=loaded_api["url"])
+    ds = cc.load(found, bbox=DEMO_BBOX, bands=("red",), engine="native", chunks=128)
+    assert ds.sizes["time"] == len(found) == 3
+    assert np.isfinite(ds["red"].values).any()
+
+
+def test_unreachable_api_is_one_line():
+    from tests.servers.nginx import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(
+        CatalogError, match=r"cannot reach the STAC API at http://127\.0\.0\.1"
+    ) as exc:
+        search(DEMO_BBOX, "2024-01-01", source=url)
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (
+            {"source": "earth-serch"},
+            "unknown provider 'earth-serch'; known providers: earth-search",
+        ),
+        ({"bbox": (10, 50, 9, 51)}, "west 10.0 is east of east 9.0"),
+        ({"bbox": (9, 91, 10, 92)}, r"outside \[-90, 90\]"),
+        ({"bbox": (9, 50, 10)}, "bbox must be 4 numbers"),
+        ({"datetime": "2024-03-01/2024-01-01"}, "datetime range is reversed"),
+        ({"datetime": "yesterday"}, "not RFC 3339"),
+        ({"max_cloud": 150}, r"max_cloud 150 outside \[0, 100\]"),
+    ],
+)
+def test_bad_queries_give_one_line(kwargs, match):
+    kwargs.setdefault("source", STATIC)
+    with pytest.raises(CatalogError, match=match) as exc:
+        search(**kwargs)
+    assert "\n" not in str(exc.value)
+
+
+def test_remote_api_needs_a_limit(loaded_api):
+    with pytest.raises(CatalogError, match="without bbox, datetime or limit"):
+        search(source=loaded_api["url"])
+
+
+def test_static_catalog_without_limits_and_missing_files(tmp_path):
+    everything = search(source=STATIC)
+    assert len(everything) == 13
+    with pytest.raises(CatalogError, match="no such catalog file"):
+        search(source=str(tmp_path / "nope" / "catalog.json"))
+    one = search(source=STATIC, limit=1, collections="landsat-c2-l2")
+    assert [i.collection_id for i in one] == ["landsat-c2-l2"]
