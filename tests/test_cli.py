@@ -5,8 +5,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import clearcube
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -16,7 +19,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
         if exe
         else [sys.executable, "-c", "from clearcube.cli import main; main()", *args]
     )
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=REPO)
 
 
 def test_version():
@@ -36,3 +39,57 @@ def test_unknown_command_is_usage_error():
     done = run("no-such-command")
     assert done.returncode == 2
     assert "No such command" in done.stderr
+
+
+DEMO = "catalogs/demo/catalog.json"
+BBOX = ["--bbox", "-54.035", "-3.025", "-53.965", "-2.985"]
+
+
+def test_search_table_json_and_save(tmp_path):
+    import json
+
+    done = run("search", "--source", DEMO, *BBOX, "--max-cloud", "20")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].split() == [
+        "id",
+        "datetime",
+        "platform",
+        "cloud",
+        "qa",
+        "crs",
+    ]
+    assert "qa_pixel (landsat-qa-pixel)" in done.stdout
+    assert "9 item(s)" in done.stderr
+    saved = tmp_path / "aoi.json"
+    done = run(
+        "search", "--source", DEMO, *BBOX, "--max-cloud", "20", "--json", "--save", str(saved)
+    )
+    rows = json.loads(done.stdout)
+    assert len(rows) == 9
+    assert all(float(r["cloud"]) <= 20 for r in rows)
+    again = run("search", "--source", str(saved), "--json")
+    assert {r["id"] for r in json.loads(again.stdout)} == {r["id"] for r in rows}
+
+
+def test_search_errors_are_one_line_exit_1():
+    done = run("search", "--source", "nowhere", "--datetime", "2024-01-01")
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert "unknown provider 'nowhere'" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = run("search", "--source", DEMO, "--bbox", "10", "50", "9", "51")
+    assert done.returncode == 1
+    assert "west 10.0 is east of east 9.0" in done.stderr
+    done = run("search", "--bbox", "1", "2")
+    assert done.returncode == 2  # click usage error
+
+
+def test_inspect_shows_the_plan():
+    done = run(
+        "inspect",
+        "catalogs/demo/landsat-c2-l2/LC08_L2SP_226062_20210819_02_T1/"
+        "LC08_L2SP_226062_20210819_02_T1.json",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "qa_encoding: landsat-qa-pixel" in done.stdout
+    assert "crs: EPSG:32622" in done.stdout

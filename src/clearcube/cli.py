@@ -54,6 +54,148 @@ def show_versions() -> None:
         click.echo("gdal: not available")
 
 
+def _table(rows: list[dict[str, str]], columns: list[str]) -> str:
+    widths = {
+        c: max(len(c), *(len(r.get(c, "")) for r in rows)) if rows else len(c) for c in columns
+    }
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines.append("  ".join("-" * widths[c] for c in columns))
+    lines += ["  ".join(r.get(c, "").ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(lines)
+
+
+@cli.command("search")
+@click.option(
+    "--bbox",
+    nargs=4,
+    type=float,
+    default=None,
+    metavar="W S E N",
+    help="Area in degrees (west south east north).",
+)
+@click.option(
+    "--datetime",
+    "when",
+    default=None,
+    metavar="A/B",
+    help="RFC 3339 instant or interval, open ends '..' allowed.",
+)
+@click.option(
+    "--source",
+    default="earth-search",
+    show_default=True,
+    help="Provider name, STAC API URL, catalog.json or ItemCollection file.",
+)
+@click.option("--collections", default=None, help="Comma-separated collection ids.")
+@click.option("--max-cloud", type=float, default=None, help="Upper bound of eo:cloud_cover (%).")
+@click.option("--limit", type=int, default=None, help="At most this many items.")
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the result as an ItemCollection JSON (e.g. catalogs/my-aoi.json).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def search_cmd(
+    bbox: tuple[float, float, float, float] | None,
+    when: str | None,
+    source: str,
+    collections: str | None,
+    max_cloud: float | None,
+    limit: int | None,
+    save: str | None,
+    as_json: bool,
+) -> None:
+    """Find scenes and show what clearcube inferred for each (QA asset, CRS)."""
+    import json
+
+    from .catalog import search
+    from .sensors.plan import Fallback, plan_items
+
+    found = search(
+        bbox=bbox or None,
+        datetime=when,
+        collections=collections.split(",") if collections else None,
+        source=source,
+        max_cloud=max_cloud,
+        limit=limit,
+    )
+    rows = []
+    for item, plan in zip(found, plan_items(found), strict=True):
+        cloud = item.properties.get("eo:cloud_cover")
+        row = {
+            "id": item.id,
+            "datetime": item.datetime.isoformat() if item.datetime else "",
+            "platform": str(item.properties.get("platform", "")),
+            "cloud": "" if cloud is None else f"{float(cloud):.2f}",
+        }
+        if isinstance(plan, Fallback):
+            row.update(qa="-", crs="-", fallback=plan.reason)
+        else:
+            row.update(
+                qa=f"{plan.qa_asset} ({plan.qa_encoding})", crs=str(plan.crs or "?"), fallback=""
+            )
+        rows.append(row)
+    if save:
+        from pathlib import Path
+
+        Path(save).parent.mkdir(parents=True, exist_ok=True)
+        for item in found:
+            item.make_asset_hrefs_absolute()  # the saved file must read from anywhere
+        Path(save).write_text(json.dumps(found.to_dict(transform_hrefs=False), indent=1))
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    click.echo(_table(rows, ["id", "datetime", "platform", "cloud", "qa", "crs"]))
+    for row in rows:
+        if row["fallback"]:
+            click.echo(f"fallback: {row['fallback']}", err=True)
+    click.echo(f"{len(rows)} item(s)" + (f"; saved to {save}" if save else ""), err=True)
+
+
+@cli.command("inspect")
+@click.argument("item_path")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def inspect_cmd(item_path: str, as_json: bool) -> None:
+    """Show what inference resolved for one item (a STAC item JSON file or URL)."""
+    import json
+
+    import pystac
+
+    from .sensors.plan import identify
+
+    plan = identify(pystac.Item.from_file(item_path))
+    info = {
+        "id": plan.id,
+        "sensor": plan.sensor,
+        "platform": plan.platform,
+        "collection": plan.collection,
+        "datetime": plan.datetime.isoformat(),
+        "qa_asset": plan.qa_asset,
+        "qa_encoding": plan.qa_encoding,
+        "crs": plan.crs,
+        "qa_resolution": plan.res_yx,
+        "processing_baseline": plan.processing_baseline,
+        "offset_source": plan.offset_source,
+        "offset_conflict": plan.offset_conflict,
+        "bands": {
+            k: {
+                "asset": b.asset,
+                "scale": b.scale,
+                "offset": b.offset,
+                "nodata": b.nodata,
+                "offset_source": b.offset_source,
+            }
+            for k, b in plan.bands.items()
+        },
+    }
+    if as_json:
+        click.echo(json.dumps(info, indent=1))
+    else:
+        for key, value in info.items():
+            click.echo(f"{key}: {value}")
+
+
 def main() -> None:
     """Console-script entry point: one-line errors, exit 1 on failure, 2 on bad usage."""
     debug = "--debug" in sys.argv[1:]
@@ -69,5 +211,13 @@ def main() -> None:
         if debug:
             raise
         click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        if debug:
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        click.echo(
+            f"error: {type(exc).__name__}: {message} (--debug shows the traceback)", err=True
+        )
         sys.exit(1)
     sys.exit(0)

@@ -18,6 +18,22 @@ STATIC = str(REPO / "catalogs" / "demo" / "catalog.json")
 DEMO_COLLECTIONS = ["sentinel-2-l2a", "landsat-c2-l2"]
 
 
+def run_cli(*args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-c", "from clearcube.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+
+
+BBOX = ["--bbox", "-54.035", "-3.025", "-53.965", "-2.985"]
+
+
 def ids(found) -> set[str]:
     return {item.id for item in found}
 
@@ -139,3 +155,18 @@ def test_static_catalog_without_limits_and_missing_files(tmp_path):
         search(source=str(tmp_path / "nope" / "catalog.json"))
     one = search(source=STATIC, limit=1, collections="landsat-c2-l2")
     assert [i.collection_id for i in one] == ["landsat-c2-l2"]
+
+
+def test_search_against_the_stac_api(loaded_api):
+    done = run_cli(
+        "search",
+        "--source",
+        loaded_api["url"],
+        *BBOX,
+        "--datetime",
+        "2024-01-01/2024-12-31",
+        "--collections",
+        "sentinel-2-l2a,landsat-c2-l2",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "5 item(s)" in done.stderr
