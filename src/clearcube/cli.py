@@ -196,9 +196,150 @@ def inspect_cmd(item_path: str, as_json: bool) -> None:
             click.echo(f"{key}: {value}")
 
 
+@cli.command("run")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Run config TOML (default: configs/default.toml, the demo).",
+)
+@click.option(
+    "--bbox", nargs=4, type=float, default=None, metavar="W S E N", help="Override [search].bbox."
+)
+@click.option("--datetime", "when", default=None, metavar="A/B", help="Override [search].datetime.")
+@click.option("--source", default=None, help="Override [search].source.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output folder (default out/<run-id>).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="A dask.distributed scheduler address to compute on.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace a run of another config in --out.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scene table as JSON.")
+def run_cmd(
+    config_path: str | None,
+    bbox: tuple[float, ...] | None,
+    when: str | None,
+    source: str | None,
+    out: str | None,
+    scheduler: str | None,
+    overwrite: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Search, mask, composite and write auditable products (the demo catalog by default)."""
+    from .run import DEFAULT_CONFIG, run
+    from .runconfig import load_run_config
+
+    cfg = load_run_config(config_path or DEFAULT_CONFIG)
+    cfg = cfg.with_overrides(search={"bbox": bbox or None, "datetime": when, "source": source})
+    result = run(cfg, out=out, overwrite=overwrite, scheduler=scheduler, progress=not quiet)
+    scenes = result.scenes
+    if as_json:
+        cols = [
+            c
+            for c in (
+                "id",
+                "time",
+                "sensor",
+                "cloud_fraction",
+                "provider_cloud_cover",
+                "decision",
+                "reason",
+            )
+            if c in scenes
+        ]
+        click.echo(scenes[cols].to_json(orient="records", date_format="iso"))
+    else:
+        counts = scenes["decision"].value_counts().to_dict()
+        click.echo(
+            f"run {result.run_id}: {len(scenes)} scenes ("
+            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            + ")"
+        )
+        if result.reused:
+            click.echo(f"resumed: reused {', '.join(result.reused)}")
+        click.echo(f"products in {result.out_dir}/ (catalog.json, report.html, audit.jsonl)")
+
+
+@cli.command("verify")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
+def verify_cmd(out_dir: str) -> None:
+    """Re-check a run's audit chain and product checksums; exit 1 if anything changed."""
+    from .run import verify
+
+    result = verify(out_dir)
+    if result.ok:
+        click.echo(f"ok: audit chain intact, {result.checked} products match their checksums")
+        return
+    for problem in result.problems:
+        click.echo(f"altered: {problem}", err=True)
+    sys.exit(1)
+
+
+@cli.command("composite")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--period",
+    default="yearly",
+    show_default=True,
+    type=click.Choice(["monthly", "quarterly", "yearly", "all"]),
+)
+@click.option(
+    "--method", default="median", show_default=True, type=click.Choice(["median", "medoid"])
+)
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for the COGs (default OUT_DIR/composites-<method>-<period>).",
+)
+def composite_cmd(out_dir: str, period: str, method: str, dest: str | None) -> None:
+    """Composite the used scenes of a finished run's masked cube into COGs."""
+    from pathlib import Path
+
+    import xarray as xr
+    from odc.geo.xr import assign_crs
+
+    from .composite import composite
+    from .products.cog import write_cog
+
+    cube = xr.open_zarr(Path(out_dir) / "cube.zarr", consolidated=False)
+    crs = cube["spatial_ref"].attrs.get("crs_wkt")
+    cube = assign_crs(cube, crs)
+    used = cube.isel(time=[i for i, d in enumerate(cube["decision"].values) if d == "used"])
+    bands = [v for v in used.data_vars if v not in ("flags", "clear", "aoi")]
+    comp = composite(used, period=period, method=method, bands=bands).compute()
+    folder = Path(dest) if dest else Path(out_dir) / f"composites-{method}-{period}"
+    for label in comp["period"].values:
+        one = assign_crs(comp.sel(period=label), crs)
+        write_cog(
+            [one[b] for b in bands],
+            folder / f"{method}_{label}.tif",
+            nodata=float("nan"),
+            descriptions=bands,
+        )
+        write_cog(
+            [one["clear_count"]], folder / f"clear_count_{label}.tif", descriptions=["clear_count"]
+        )
+    click.echo(f"{len(comp['period'])} composite(s) in {folder}")
+
+
 def main() -> None:
     """Console-script entry point: one-line errors, exit 1 on failure, 2 on bad usage."""
     debug = "--debug" in sys.argv[1:]
+    if not debug:
+        import warnings
+
+        warnings.filterwarnings("ignore", category=UserWarning, module="zarr")
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -105,6 +105,12 @@ class MaskConfig(BaseModel):
     on_undefined
         What decoding does with a QA value the specification leaves undefined (e.g. SCL 12-255):
         ``nodata`` (default) or ``raise``. Never clear.
+    review_margin_pp
+        A scene whose cloud fraction differs from the provider's ``eo:cloud_cover`` by more than
+        this many percentage points is sent to manual review. Default 25.
+    outlier_z
+        A scene whose cloud fraction is this many robust standard deviations (MAD) from the
+        series median is sent to manual review. Default 3.5.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
@@ -120,6 +126,8 @@ class MaskConfig(BaseModel):
     resolution: float | None = None
     fallback: FallbackPolicy = "exclude"
     on_undefined: Literal["nodata", "raise"] = "nodata"
+    review_margin_pp: float = 25.0
+    outlier_z: float = 3.5
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -178,6 +186,13 @@ class MaskConfig(BaseModel):
     def _check_dilation(cls, value: float) -> float:
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"dilation {value} m must be a finite distance >= 0 metres")
+        return value
+
+    @field_validator("review_margin_pp", "outlier_z")
+    @classmethod
+    def _check_positive(cls, value: float) -> float:
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{value} must be a positive number")
         return value
 
     @field_validator("despeckle_px")
