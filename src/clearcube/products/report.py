@@ -61,7 +61,10 @@ def _quicklooks(composites_dir: Path) -> list[tuple[str, str]]:
     import rasterio
 
     out = []
-    for tif in sorted(composites_dir.glob("*.tif"))[:4]:
+    latest = sorted(composites_dir.glob("*_*.tif"), key=lambda p: p.stem.rsplit("_", 1)[-1])
+    period = latest[-1].stem.rsplit("_", 1)[-1] if latest else ""
+    chosen = sorted(p for p in latest if p.stem.endswith(f"_{period}"))
+    for tif in sorted(chosen, key=lambda p: p.name.startswith("clear_count")):
         with rasterio.open(tif) as src:
             data = src.read(masked=True).astype(float)
             names = list(src.descriptions)
