@@ -93,3 +93,16 @@ def test_inspect_shows_the_plan():
     assert done.returncode == 0, done.stderr
     assert "qa_encoding: landsat-qa-pixel" in done.stdout
     assert "crs: EPSG:32622" in done.stdout
+
+
+def test_inspect_by_id_in_the_demo_catalog():
+    done = run("inspect", "S2B_22MBA_20220720_0_L2A", "--json")
+    assert done.returncode == 0, done.stderr
+    import json
+
+    info = json.loads(done.stdout)
+    assert info["processing_baseline"] == "04.00"
+    assert info["bands"]["nir"]["offset"] == -0.1
+    missing = run("inspect", "NO_SUCH_ITEM")
+    assert missing.returncode == 1
+    assert "no such item" in missing.stderr

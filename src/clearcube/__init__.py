@@ -8,6 +8,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .catalog import search
+from .composite import composite
 from .config import MaskConfig, load_config
 from .cube import load
 from .errors import (
@@ -20,6 +21,8 @@ from .errors import (
     QAError,
 )
 from .flags import Flag
+from .run import RunResult, run, verify
+from .runconfig import RunConfig, load_run_config
 from .sensors import ENCODINGS, decode, is_clear, qa60_uninformative
 from .sensors.plan import Fallback, ScenePlan, identify
 from .stats import cloud_fraction
@@ -41,14 +44,20 @@ __all__ = [
     "ItemError",
     "MaskConfig",
     "QAError",
+    "RunConfig",
+    "RunResult",
     "ScenePlan",
     "__version__",
     "cloud_fraction",
+    "composite",
     "decode",
     "identify",
     "is_clear",
     "load",
     "load_config",
+    "load_run_config",
     "qa60_uninformative",
+    "run",
     "search",
+    "verify",
 ]

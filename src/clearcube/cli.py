@@ -154,17 +154,40 @@ def search_cmd(
 
 
 @cli.command("inspect")
-@click.argument("item_path")
+@click.argument("item_or_id")
+@click.option(
+    "--source",
+    default=None,
+    help="Where to look an id up (default: the default config's source, the demo).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def inspect_cmd(item_path: str, as_json: bool) -> None:
-    """Show what inference resolved for one item (a STAC item JSON file or URL)."""
+def inspect_cmd(item_or_id: str, source: str | None, as_json: bool) -> None:
+    """Show what inference resolved for one item: a STAC item file or URL, or an item id."""
     import json
+    import os
 
     import pystac
 
+    from .errors import ItemError
     from .sensors.plan import identify
 
-    plan = identify(pystac.Item.from_file(item_path))
+    if os.path.exists(item_or_id) or "://" in item_or_id:
+        item = pystac.Item.from_file(item_or_id)
+    else:
+        from .catalog import search
+        from .run import DEFAULT_CONFIG
+        from .runconfig import load_run_config
+
+        where = source or load_run_config(DEFAULT_CONFIG).search.source
+        found = (
+            [i for i in search(source=where, query=None, limit=None) if i.id == item_or_id]
+            if "://" not in where or where.endswith(".json")
+            else list(search(source=where, query={"id": {"eq": item_or_id}}, limit=1))
+        )
+        if not found:
+            raise ItemError(f"{item_or_id}: no such item in {where}; give a file, URL or id")
+        item = found[0]
+    plan = identify(item)
     info = {
         "id": plan.id,
         "sensor": plan.sensor,

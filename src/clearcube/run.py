@@ -241,7 +241,9 @@ def run(
         product("scenes.csv", write_scenes)
 
         def write_review(path: Path) -> None:
-            rows = routed[routed["decision"] == "review"].to_dict("records")
+            # a person looks at: doubtful masks (review) and scenes excluded for cloud
+            queue = routed["decision"].isin(["review", "over_threshold"])
+            rows = routed[queue].to_dict("records")
             with atomic_path(path) as tmp:
                 tmp.write_text(
                     "".join(json.dumps({k: _plain(v) for k, v in r.items()}) + "\n" for r in rows)

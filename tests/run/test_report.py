@@ -26,11 +26,24 @@ def test_report_renders_with_plots(finished, tmp_path):  # noqa: F811
     assert "Routed scenes" in html
     shot = tmp_path / "report.png"
     done = subprocess.run(
-        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
-         "--window-size=1200,1400", (finished / "report.html").as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1200,1400",
+            (finished / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert shot.exists(), done.stderr[-2000:]
     from matplotlib.image import imread

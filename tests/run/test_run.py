@@ -63,6 +63,10 @@ def test_run_writes_every_product(finished):
     over = scenes[scenes["decision"] == "over_threshold"]
     assert (over["cloud_fraction"] > 0.3).all()
     assert len(list((finished / "composites").glob("median_*.tif"))) == 4  # 2021..2024
+    queue = [json.loads(line) for line in (finished / "review.jsonl").read_text().splitlines()]
+    assert {r["id"] for r in queue} == set(
+        scenes.loc[scenes["decision"].isin(["review", "over_threshold"]), "id"]
+    )
 
 
 def test_cube_reopens_with_its_grid(finished):
