@@ -15,7 +15,7 @@ def test_range_requests_and_access_log(nginx):
     with urllib.request.urlopen(req, timeout=5) as resp:
         assert resp.status == 206
         assert resp.read() == bytes(range(10, 20))
-    (logged,) = [r for r in nginx.requests() if r.path == "/data/blob.bin"]
+    (logged,) = nginx.wait_for("/data/blob.bin")
     assert logged.status == 206
     assert logged.bytes_sent == 10
     assert logged.range == "bytes=10-19"

@@ -140,6 +140,16 @@ class Nginx:
             out.append(Request(method, target, int(status), int(sent), rng[7:-1]))
         return out
 
+    def wait_for(self, path: str, count: int = 1, timeout_s: float = 5.0) -> list[Request]:
+        """The logged requests for ``path``, waiting until ``count`` are there: nginx writes a
+        log line after the response has left, so a fast client can look before it does."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [r for r in self.requests() if r.path == path]
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
+
     def clear_log(self) -> None:
         path = self.work / "access.log"
         if path.exists():
