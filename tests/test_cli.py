@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import clearcube
+
+from ._cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("clearcube")
-    cmd = (
-        [exe, *args]
-        if exe
-        else [sys.executable, "-c", "from clearcube.cli import main; main()", *args]
-    )
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=REPO)
+    return cli(*args, timeout=120)
 
 
 def test_version():

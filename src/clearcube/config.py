@@ -278,6 +278,17 @@ class MaskConfig(BaseModel):
         return load_config(path)
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict; a missing or malformed file is a one-line ConfigError."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found; see configs/default.toml") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
 def load_config(path: str | Path) -> MaskConfig:
     """Load a :class:`MaskConfig` from the ``[mask]`` table of a TOML file.
 
@@ -288,13 +299,7 @@ def load_config(path: str | Path) -> MaskConfig:
         names the file and the option.
     """
     path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found; see configs/default.toml") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    doc = read_toml(path)
     table = doc.get("mask", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [mask] must be a table of options")

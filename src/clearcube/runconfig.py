@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .config import MaskConfig
+from .config import MaskConfig, read_toml
 from .errors import ConfigError
 
 __all__ = ["CompositeOptions", "LoadOptions", "RunConfig", "SearchOptions", "load_run_config"]
@@ -98,13 +97,7 @@ def _squash(exc: ValidationError, source: str) -> str:
 def load_run_config(path: str | Path) -> RunConfig:
     """Read a run config TOML; errors name the file and the option."""
     path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found; see configs/default.toml") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    doc = read_toml(path)
     search = dict(doc.get("search", {}))
     source = search.get("source")
     if (

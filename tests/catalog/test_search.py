@@ -13,22 +13,15 @@ from clearcube.catalog import search
 from clearcube.demo import DEMO_BBOX
 from clearcube.errors import CatalogError
 
+from .._cli import cli
+
 REPO = Path(__file__).resolve().parents[2]
 STATIC = str(REPO / "catalogs" / "demo" / "catalog.json")
 DEMO_COLLECTIONS = ["sentinel-2-l2a", "landsat-c2-l2"]
 
 
 def run_cli(*args: str):
-    import subprocess
-    import sys
-
-    return subprocess.run(
-        [sys.executable, "-c", "from clearcube.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
+    return cli(*args, timeout=120)
 
 
 BBOX = ["--bbox", "-54.035", "-3.025", "-53.965", "-2.985"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +16,9 @@ import clearcube as cc
 from clearcube.run import run, verify
 from clearcube.runconfig import load_run_config
 
+from .._cli import cli
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("clearcube")
-    cmd = (
-        [exe, *args]
-        if exe
-        else [sys.executable, "-c", "from clearcube.cli import main; main()", *args]
-    )
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
