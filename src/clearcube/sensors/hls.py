@@ -53,40 +53,23 @@ FMASK = Encoding(
 )
 
 
-#: HLS S30 (Sentinel-2 MSI band numbers; NIR is the narrow B8A).
-FAMILY_S30 = SensorFamily(
-    name="hls",
-    qa_keys=(("Fmask", "hls-fmask"),),
-    band_keys={
-        "blue": ("B02",),
-        "green": ("B03",),
-        "red": ("B04",),
-        "nir": ("B8A",),
-        "swir16": ("B11",),
-        "swir22": ("B12",),
-    },
-    qa_nodata={"hls-fmask": FMASK_FILL},
-    qa_dtype={"hls-fmask": "uint8"},
-    scale=1e-4,
-    offset=0.0,
-    nodata=-9999,
-)
+_CANONICAL = ("blue", "green", "red", "nir", "swir16", "swir22")
 
+
+def _family(band_numbers: tuple[str, ...]) -> SensorFamily:
+    return SensorFamily(
+        name="hls",
+        qa_keys=(("Fmask", "hls-fmask"),),
+        band_keys={name: (f"B{n}",) for name, n in zip(_CANONICAL, band_numbers, strict=True)},
+        qa_nodata={"hls-fmask": FMASK_FILL},
+        qa_dtype={"hls-fmask": "uint8"},
+        scale=1e-4,
+        offset=0.0,
+        nodata=-9999,
+    )
+
+
+#: HLS S30 (Sentinel-2 MSI band numbers; NIR is the narrow B8A).
+FAMILY_S30 = _family(("02", "03", "04", "8A", "11", "12"))
 #: HLS L30 (OLI band numbers).
-FAMILY_L30 = SensorFamily(
-    name="hls",
-    qa_keys=(("Fmask", "hls-fmask"),),
-    band_keys={
-        "blue": ("B02",),
-        "green": ("B03",),
-        "red": ("B04",),
-        "nir": ("B05",),
-        "swir16": ("B06",),
-        "swir22": ("B07",),
-    },
-    qa_nodata={"hls-fmask": FMASK_FILL},
-    qa_dtype={"hls-fmask": "uint8"},
-    scale=1e-4,
-    offset=0.0,
-    nodata=-9999,
-)
+FAMILY_L30 = _family(("02", "03", "04", "05", "06", "07"))

@@ -116,36 +116,26 @@ _COMMON = {
     "swir16": ("swir16",),
     "swir22": ("swir22",),
 }
-_QA_KEYS = (("qa_pixel", "landsat-qa-pixel"),)
+
+
+def _family(sr_bands: tuple[int, ...]) -> SensorFamily:
+    return SensorFamily(
+        name="landsat",
+        qa_keys=(("qa_pixel", "landsat-qa-pixel"),),
+        band_keys={
+            name: (*keys, f"SR_B{band}")
+            for (name, keys), band in zip(_COMMON.items(), sr_bands, strict=True)
+        },
+        scale=2.75e-5,
+        offset=-0.2,
+        nodata=0,
+        qa_nodata={"landsat-qa-pixel": 1},
+        qa_dtype={"landsat-qa-pixel": "uint16"},
+        never_qa=("qa",),  # Earth Search / PC "qa" is ST_QA (surface temperature uncertainty)
+    )
+
 
 #: Landsat 8/9 OLI.
-FAMILY = SensorFamily(
-    name="landsat",
-    qa_keys=_QA_KEYS,
-    band_keys={
-        name: (*keys, f"SR_B{band}")
-        for (name, keys), band in zip(_COMMON.items(), (2, 3, 4, 5, 6, 7), strict=True)
-    },
-    scale=2.75e-5,
-    offset=-0.2,
-    nodata=0,
-    qa_nodata={"landsat-qa-pixel": 1},
-    qa_dtype={"landsat-qa-pixel": "uint16"},
-    never_qa=("qa",),  # Earth Search / PC "qa" is ST_QA (surface temperature uncertainty)
-)
-
+FAMILY = _family((2, 3, 4, 5, 6, 7))
 #: Landsat 4/5 TM and 7 ETM+.
-FAMILY_TM = SensorFamily(
-    name="landsat",
-    qa_keys=_QA_KEYS,
-    band_keys={
-        name: (*keys, f"SR_B{band}")
-        for (name, keys), band in zip(_COMMON.items(), (1, 2, 3, 4, 5, 7), strict=True)
-    },
-    scale=2.75e-5,
-    offset=-0.2,
-    nodata=0,
-    qa_nodata={"landsat-qa-pixel": 1},
-    qa_dtype={"landsat-qa-pixel": "uint16"},
-    never_qa=("qa",),
-)
+FAMILY_TM = _family((1, 2, 3, 4, 5, 7))
