@@ -62,21 +62,39 @@ class Median:
         return _nanmedian(bands).astype(np.float32)
 
 
+def _medoid_block(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per pixel, the observation (last axis) closest to the median over all bands."""
+    stack = np.stack(arrays).astype(np.float64)  # (band, ..., time)
+    missing = np.asarray(np.isnan(stack).any(axis=0))  # an observation needs every band
+    empty = np.asarray(missing.all(axis=-1))
+    filled = np.where(missing[None] | np.expand_dims(empty, (0, -1)), np.nan, stack)
+    safe = np.where(np.expand_dims(empty, (0, -1)), 0.0, filled)
+    median = np.nanmedian(safe, axis=-1, keepdims=True)
+    distance = np.where(missing, np.inf, ((safe - median) ** 2).sum(axis=0))
+    index = distance.argmin(axis=-1)
+    chosen = np.take_along_axis(stack, index[None, ..., None], axis=-1)[..., 0]
+    chosen[:, empty] = np.nan
+    index = np.where(empty, -1, index).astype(np.int16)
+    return (*(c.astype(np.float32) for c in chosen), index)
+
+
 class Medoid:
     """The clear observation closest to the per-pixel median (geedim's medoid)."""
 
     name = "medoid"
 
     def __call__(self, bands: xr.Dataset) -> xr.Dataset:
-        median = _nanmedian(bands)
-        distance = sum((bands[b] - median[b]) ** 2 for b in bands.data_vars)
-        assert isinstance(distance, xr.DataArray)
-        # all-NaN pixels: argmin needs something; their bands stay NaN anyway
-        index = distance.fillna(np.inf).argmin("time")
-        out = bands.isel(time=index).drop_vars("time", errors="ignore")
-        valid = distance.notnull().any("time")
-        out = out.where(valid)
-        out["source_index"] = index.where(valid, -1).astype(np.int16)
+        names = list(bands.data_vars)
+        outputs = xr.apply_ufunc(
+            _medoid_block,
+            *(bands[n] for n in names),
+            input_core_dims=[["time"]] * len(names),
+            output_core_dims=[[]] * (len(names) + 1),
+            dask="parallelized",
+            output_dtypes=[np.float32] * len(names) + [np.int16],
+        )
+        out = xr.Dataset({n: o for n, o in zip(names, outputs[:-1], strict=True)})
+        out["source_index"] = outputs[-1]
         return out
 
 

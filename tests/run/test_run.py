@@ -151,3 +151,33 @@ def test_cli_errors_are_one_line(tmp_path):
     assert done.returncode == 1
     assert "no such catalog file" in done.stderr
     assert cli("run", "--bbox", "1").returncode == 2
+
+
+def test_composite_command_medoid(finished, tmp_path):
+    dest = tmp_path / "medoid"
+    done = cli("composite", str(finished), "--method", "medoid", "--period", "all",
+               "--dest", str(dest))
+    assert done.returncode == 0, done.stderr
+    with rasterio.open(dest / "medoid_all.tif") as src:
+        medoid = src.read()
+    ds = xr.open_zarr(finished / "cube.zarr", consolidated=False)
+    used = [i for i, d in enumerate(ds["decision"].values) if d == "used"]
+    red = ds["red"].values[used]
+    nir = ds["nir"].values[used]
+    # every medoid pixel is one real clear observation of some used scene
+    ok = np.isfinite(medoid[0])
+    match = (np.isclose(red, medoid[0]) & np.isclose(nir, medoid[1])).any(axis=0)
+    assert match[ok].all()
+
+
+def test_run_on_a_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    cfg = load_run_config(REPO / "configs" / "default.toml")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        result = run(cfg, out=tmp_path / "cluster", scheduler=cluster.scheduler_address)
+    local = run(cfg, out=tmp_path / "local")
+    pd.testing.assert_frame_equal(result.scenes, local.scenes)
+    a = xr.open_zarr(tmp_path / "cluster" / "cube.zarr", consolidated=False)
+    b = xr.open_zarr(tmp_path / "local" / "cube.zarr", consolidated=False)
+    np.testing.assert_array_equal(a["flags"].values, b["flags"].values)
