@@ -44,18 +44,36 @@ class _Grid:
         return Affine(*self.transform)
 
 
+Index = slice | npt.NDArray[np.intp]
+
+
+def _axis_index(rel: npt.NDArray[np.int64]) -> tuple[slice, Index]:
+    """(output slice, source index) of one axis; the source index is a slice when the output
+    takes consecutive source pixels (same resolution: plain slicing, no gather)."""
+    inside = np.flatnonzero(rel >= 0)
+    out = slice(int(inside[0]), int(inside[-1]) + 1)
+    src = rel[out]
+    if src.size == 1 or bool((np.diff(src) == 1).all()):
+        return out, slice(int(src[0]), int(src[-1]) + 1)
+    return out, src.astype(np.intp)
+
+
 @dataclass(frozen=True)
 class _Placement:
-    """Where a chunk's pixels come from inside one source raster."""
+    """Where a chunk's pixels come from inside the window ``[row0:row1, col0:col1]``."""
 
     row0: int
     row1: int
     col0: int
     col1: int
-    # separable case: 1-D relative indices (-1 outside); general case: flat 2-D indices
-    rows: npt.NDArray[np.int32] | None
-    cols: npt.NDArray[np.int32] | None
-    flat: npt.NDArray[np.int64] | None
+    # separable (same CRS, north-up): per-axis output slices and source indices
+    out_rows: slice | None = None
+    out_cols: slice | None = None
+    src_rows: Index | None = None
+    src_cols: Index | None = None
+    # general: flat output positions and the flat window pixels they take
+    dst_flat: npt.NDArray[np.intp] | None = None
+    src_flat: npt.NDArray[np.intp] | None = None
 
 
 def _axis_aligned(t: Affine) -> bool:
@@ -80,17 +98,29 @@ def _placement(src: _Grid, dst: _Grid) -> _Placement | None:
             return None
         r0, r1 = int(rows[rows >= 0].min()), int(rows.max()) + 1
         c0, c1 = int(cols[cols >= 0].min()), int(cols.max()) + 1
-        rel_r = np.where(rows >= 0, rows - r0, -1).astype(np.int32)
-        rel_c = np.where(cols >= 0, cols - c0, -1).astype(np.int32)
-        return _Placement(r0, r1, c0, c1, rel_r, rel_c, None)
+        out_rows, src_rows = _axis_index(np.where(rows >= 0, rows - r0, -1))
+        out_cols, src_cols = _axis_index(np.where(cols >= 0, cols - c0, -1))
+        return _Placement(
+            r0,
+            r1,
+            c0,
+            c1,
+            out_rows=out_rows,
+            out_cols=out_cols,
+            src_rows=src_rows,
+            src_cols=src_cols,
+        )
     rows2, cols2 = source_pixel_index(src.crs, s, src.shape_yx, dst.crs, d, dst.shape_yx)
     inside = rows2 >= 0
     if not inside.any():
         return None
     r0, r1 = int(rows2[inside].min()), int(rows2[inside].max()) + 1
     c0, c1 = int(cols2[inside].min()), int(cols2[inside].max()) + 1
-    flat = np.where(inside, (rows2 - r0) * (c1 - c0) + (cols2 - c0), -1)
-    return _Placement(r0, r1, c0, c1, None, None, flat.astype(np.int64))
+    dst_flat = np.flatnonzero(inside)
+    src_flat = ((rows2 - r0) * (c1 - c0) + (cols2 - c0)).ravel()[dst_flat]
+    return _Placement(
+        r0, r1, c0, c1, dst_flat=dst_flat.astype(np.intp), src_flat=src_flat.astype(np.intp)
+    )
 
 
 def _read_chunk(
@@ -143,16 +173,17 @@ def _read_chunk(
 
 
 def _place(out: npt.NDArray[Any], data: npt.NDArray[Any], place: _Placement) -> None:
-    if place.flat is not None:
-        ok = place.flat >= 0
-        out[0][ok] = data.ravel()[place.flat[ok]]
+    if place.dst_flat is not None and place.src_flat is not None:
+        target = out[0].reshape(-1)  # a view: out is C-contiguous
+        target[place.dst_flat] = data.reshape(-1)[place.src_flat]
         return
-    assert place.rows is not None
-    assert place.cols is not None
-    rsel = place.rows >= 0
-    csel = place.cols >= 0
-    block = data[np.ix_(place.rows[rsel], place.cols[csel])]
-    out[0][np.ix_(rsel, csel)] = block
+    assert place.src_rows is not None
+    assert place.src_cols is not None
+    rows = place.src_rows
+    cols = place.src_cols
+    block = data[rows] if isinstance(rows, slice) else np.take(data, rows, axis=0)
+    block = block[:, cols] if isinstance(cols, slice) else np.take(block, cols, axis=1)
+    out[0, place.out_rows, place.out_cols] = block
 
 
 def _footprint_chunk_ranges(
