@@ -56,7 +56,11 @@ def _pystac_items(plans: Sequence[ScenePlan]) -> tuple[Any, ...]:
     for plan in plans:
         data = {k: v for k, v in plan.stac.items() if not k.startswith("clearcube:")}
         data["links"] = []  # hrefs are already absolute; no link resolution needed
-        items.append(pystac.Item.from_dict(data, preserve_dict=False))
+        # from_dict may edit what it is given: hand it fresh top-level containers instead of
+        # letting it deep-copy every item (a third of the graph-build time for 1,200 items)
+        data["properties"] = dict(data.get("properties") or {})
+        data["assets"] = {k: dict(v) for k, v in (data.get("assets") or {}).items()}
+        items.append(pystac.Item.from_dict(data, migrate=False, preserve_dict=False))
     return tuple(items)
 
 
@@ -218,7 +222,8 @@ def load(
         flags_parts, dim="time", join="override", coords="minimal", compat="override"
     )
     position = np.argsort(np.array(order), kind="stable")
-    flags_all = flags_all.isel(time=position)
+    if (np.diff(position) != 1).any():  # several QA kinds: back into time order
+        flags_all = flags_all.isel(time=position)
 
     data_vars: dict[str, xr.DataArray] = {"flags": flags_all}
     for name in bands:
@@ -366,4 +371,5 @@ def _load_band(
         order.extend(missing)
     band = xr.concat(parts, dim="time", join="override", coords="minimal", compat="override")
     band = band.drop_vars("time", errors="ignore")
-    return band.isel(time=np.argsort(np.array(order), kind="stable"))
+    position = np.argsort(np.array(order), kind="stable")
+    return band if not (np.diff(position) != 1).any() else band.isel(time=position)

@@ -12,15 +12,24 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
+import numpy as np
 from affine import Affine
 
 from .config import check_crs_resolution
 from .errors import GridError
 from .sensors.plan import ScenePlan
 
-__all__ = ["aoi_bounds", "choose_crs", "footprint_bounds", "output_geobox", "utm_zone"]
+__all__ = [
+    "aoi_bounds",
+    "choose_crs",
+    "footprint_bounds",
+    "lonlat_bounds_in",
+    "output_geobox",
+    "utm_zone",
+]
 
 _MIN_FRACTION_OF_NATIVE = 0.1
 
@@ -101,21 +110,58 @@ def choose_crs(plans: Sequence[ScenePlan], aoi: tuple[float, float, float, float
     return f"EPSG:{32700 + zone if lat < 0 else 32600 + zone}"
 
 
+@lru_cache(maxsize=64)
+def _from_lonlat(crs: str) -> Any:
+    from pyproj import Transformer
+
+    return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+
+
+def _rings(geometry: Mapping[str, Any]) -> list[list[Sequence[float]]]:
+    kind = geometry.get("type")
+    coords = geometry.get("coordinates") or []
+    if kind == "Polygon":
+        return [coords[0]] if coords else []
+    if kind == "MultiPolygon":
+        return [poly[0] for poly in coords if poly]
+    return []
+
+
+def lonlat_bounds_in(
+    geometry: Mapping[str, Any] | None, bbox: Sequence[float] | None, crs: str
+) -> tuple[float, float, float, float] | None:
+    """Bounds in ``crs`` of a lon/lat footprint (GeoJSON polygon(s), else a bbox).
+
+    Each edge is densified (16 points) before the exact pyproj transform, so the curved image
+    of a straight lon/lat edge is bounded; one vectorised transform per footprint keeps this
+    cheap enough to run for every item of a large query.
+    """
+    rings = _rings(geometry) if geometry else []
+    if not rings and bbox:
+        w, s, e, n = (float(v) for v in (bbox[0], bbox[1], bbox[-2], bbox[-1]))
+        rings = [[(w, s), (e, s), (e, n), (w, n), (w, s)]]
+    if not rings:
+        return None
+    t = np.linspace(0.0, 1.0, 16)
+    lons, lats = [], []
+    for ring in rings:
+        pts = np.asarray(ring, dtype=float)[:, :2]
+        a, b = pts[:-1], pts[1:]
+        lons.append((a[:, 0, None] + (b[:, 0] - a[:, 0])[:, None] * t).ravel())
+        lats.append((a[:, 1, None] + (b[:, 1] - a[:, 1])[:, None] * t).ravel())
+    x, y = _from_lonlat(crs).transform(np.concatenate(lons), np.concatenate(lats))
+    x, y = np.asarray(x), np.asarray(y)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any():
+        return None
+    return (float(x[ok].min()), float(y[ok].min()), float(x[ok].max()), float(y[ok].max()))
+
+
 def footprint_bounds(plan: ScenePlan, crs: str) -> tuple[float, float, float, float] | None:
     """The item's footprint bounds in ``crs`` (its grid when in that CRS, else its geometry)."""
     if plan.crs == crs and plan.qa_grid.bounds is not None:
         return plan.qa_grid.bounds
-    from odc.geo.geom import Geometry, box
-
-    geometry = plan.stac.get("geometry")
-    if geometry:
-        geom = Geometry(geometry, "EPSG:4326")
-    elif plan.bbox:
-        geom = box(*plan.bbox, crs="EPSG:4326")
-    else:
-        return None
-    b = geom.to_crs(crs, resolution=math.inf).boundingbox
-    return (b.left, b.bottom, b.right, b.top)
+    return lonlat_bounds_in(plan.stac.get("geometry"), plan.bbox, crs)
 
 
 def _snap(lo: float, hi: float, res: float, offset: float) -> tuple[float, float]:

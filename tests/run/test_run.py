@@ -155,8 +155,9 @@ def test_cli_errors_are_one_line(tmp_path):
 
 def test_composite_command_medoid(finished, tmp_path):
     dest = tmp_path / "medoid"
-    done = cli("composite", str(finished), "--method", "medoid", "--period", "all",
-               "--dest", str(dest))
+    done = cli(
+        "composite", str(finished), "--method", "medoid", "--period", "all", "--dest", str(dest)
+    )
     assert done.returncode == 0, done.stderr
     with rasterio.open(dest / "medoid_all.tif") as src:
         medoid = src.read()
@@ -173,8 +174,9 @@ def test_composite_command_medoid(finished, tmp_path):
 def test_run_on_a_dask_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
     cfg = load_run_config(REPO / "configs" / "default.toml")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
         result = run(cfg, out=tmp_path / "cluster", scheduler=cluster.scheduler_address)
     local = run(cfg, out=tmp_path / "local")
     pd.testing.assert_frame_equal(result.scenes, local.scenes)

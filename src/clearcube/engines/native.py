@@ -190,21 +190,18 @@ def _footprint_chunk_ranges(
     item: Any, geobox: Any, chunks_yx: tuple[int, int], n_tiles_yx: tuple[int, int]
 ) -> tuple[range, range]:
     """Chunk index ranges (y, x) the item's footprint can touch (bounding boxes only)."""
-    from odc.geo.geom import Geometry, box
+    from ..grid import lonlat_bounds_in
 
-    if item.geometry is not None:
-        geom = Geometry(item.geometry, "EPSG:4326")
-    elif item.bbox is not None:
-        west, south, east, north = (float(v) for v in item.bbox[:4])
-        geom = box(west, south, east, north, crs="EPSG:4326")
-    else:
+    crs = f"EPSG:{geobox.crs.epsg}" if geobox.crs.epsg else geobox.crs.to_wkt()
+    box = lonlat_bounds_in(item.geometry, item.bbox, crs)
+    if box is None:
         return range(n_tiles_yx[0]), range(n_tiles_yx[1])
-    bounds = geom.to_crs(geobox.crs, resolution=math.inf).boundingbox
+    left, bottom, right, top = box
     inv = ~geobox.affine
     corners = [
         (inv.a * x + inv.b * y + inv.c, inv.d * x + inv.e * y + inv.f)
-        for x in (bounds.left, bounds.right)
-        for y in (bounds.bottom, bounds.top)
+        for x in (left, right)
+        for y in (bottom, top)
     ]
     cols = [c for c, _ in corners]
     rows = [r for _, r in corners]
