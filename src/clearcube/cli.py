@@ -339,7 +339,9 @@ def composite_cmd(out_dir: str, period: str, method: str, dest: str | None) -> N
     crs = cube["spatial_ref"].attrs.get("crs_wkt")
     cube = assign_crs(cube, crs)
     used = cube.isel(time=[i for i, d in enumerate(cube["decision"].values) if d == "used"])
-    bands = [v for v in used.data_vars if v not in ("flags", "clear", "aoi")]
+    # the store lists variables in no fixed order: put bands in spectral order
+    canonical = ("blue", "green", "red", "nir", "nir08", "swir16", "swir22")
+    bands = [b for b in canonical if b in used.data_vars]
     comp = composite(used, period=period, method=method, bands=bands).compute()
     folder = Path(dest) if dest else Path(out_dir) / f"composites-{method}-{period}"
     for label in comp["period"].values:

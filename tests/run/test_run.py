@@ -160,6 +160,7 @@ def test_composite_command_medoid(finished, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     with rasterio.open(dest / "medoid_all.tif") as src:
+        assert src.descriptions == ("red", "nir")  # spectral order, whatever the store lists
         medoid = src.read()
     ds = xr.open_zarr(finished / "cube.zarr", consolidated=False)
     used = [i for i, d in enumerate(ds["decision"].values) if d == "used"]
