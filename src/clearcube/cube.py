@@ -31,8 +31,6 @@ __all__ = ["FALLBACKS_ATTR", "fallbacks_of", "load"]
 #: Dataset attribute listing the items that were not loaded, with the reason (JSON).
 FALLBACKS_ATTR = "clearcube:fallbacks"
 
-_PER_TIME = ("id", "platform", "sensor", "collection")
-
 
 def fallbacks_of(ds: xr.Dataset) -> list[dict[str, str]]:
     """The items ``load`` did not use and why (id, reason)."""
