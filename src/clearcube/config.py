@@ -45,6 +45,13 @@ def _one_line(exc: ValidationError) -> str:
     return _PREFIX + "; ".join(parts)
 
 
+def _bits(names: tuple[str, ...]) -> int:
+    bits = 0
+    for name in names:
+        bits |= int(Flag[name])
+    return bits
+
+
 def check_crs_resolution(crs: str, resolution: float) -> None:
     """Refuse a pixel size that cannot be meant in the units of ``crs``.
 
@@ -240,18 +247,12 @@ class MaskConfig(BaseModel):
     @property
     def dilate_bits(self) -> int:
         """The OR of the flags that seed dilation."""
-        bits = 0
-        for name in self.dilate_flags:
-            bits |= int(Flag[name])
-        return bits
+        return _bits(self.dilate_flags)
 
     @property
     def masked_bits(self) -> int:
         """The OR of the masked flags, as an int for bitwise tests."""
-        bits = 0
-        for name in self.masked_flags:
-            bits |= int(Flag[name])
-        return bits
+        return _bits(self.masked_flags)
 
     def __dask_tokenize__(self) -> tuple[str, str]:
         return ("clearcube.MaskConfig", self.digest())

@@ -288,7 +288,7 @@ def _check_assets(
 
     import rasterio
 
-    from .errors import scrub_href
+    from .errors import scrub_message
     from .gdal_env import rio_env
 
     def probe(plan: ScenePlan) -> str | None:
@@ -297,8 +297,7 @@ def _check_assets(
                 if src.count < 1:
                     return "has no band"
         except rasterio.errors.RasterioError as exc:
-            href = scrub_href(plan.qa_href)
-            return str(exc).replace(plan.qa_href, href).splitlines()[0]
+            return scrub_message(exc, plan.qa_href)
         return None
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -17,6 +17,7 @@ __all__ = [
     "ItemError",
     "QAError",
     "scrub_href",
+    "scrub_message",
 ]
 
 
@@ -64,3 +65,9 @@ def scrub_href(href: str) -> str:
     if parts.port:
         netloc = f"{netloc}:{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def scrub_message(exc: BaseException, href: str) -> str:
+    """The first line of ``exc``'s message with ``href`` scrubbed (see :func:`scrub_href`)."""
+    text = str(exc).replace(href, scrub_href(href))
+    return text.splitlines()[0] if text else type(exc).__name__

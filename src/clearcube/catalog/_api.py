@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import CatalogError, scrub_href
+from ..errors import CatalogError, scrub_href, scrub_message
 from ._filters import Filters
 
 
@@ -50,5 +50,5 @@ def search_api(url: str, f: Filters, *, modifier: Any = None) -> Iterator[Any]:
                     return
         except (requests.exceptions.RequestException, pystac_client.exceptions.APIError) as exc:
             raise CatalogError(
-                f"search at {scrub_href(url)} failed: {str(exc).splitlines()[0][:200]}"
+                f"search at {scrub_href(url)} failed: {scrub_message(exc, url)[:200]}"
             ) from None

@@ -23,7 +23,7 @@ import xarray as xr
 from affine import Affine
 
 from ..config import MaskConfig
-from ..errors import AssetReadError, scrub_href
+from ..errors import AssetReadError, scrub_href, scrub_message
 from ..flags import FLAG_DTYPE, Flag
 from ..gdal_env import rio_env
 from ..sensors import Encoding, decode_block
@@ -155,7 +155,7 @@ def _read_chunk(
             )
             data = ds.read(1, window=window)
     except rasterio.errors.RasterioError as exc:
-        reason = str(exc).replace(href, scrub_href(href)).split("\n")[0]
+        reason = scrub_message(exc, href)
         raise AssetReadError(
             f"{item_id}: cannot read {scrub_href(href)}: {reason}; check the URL and the "
             "server, or exclude the item"
