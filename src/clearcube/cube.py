@@ -78,7 +78,7 @@ def load(
     resolution: float | None = None,
     bands: Sequence[str] = ("red", "nir"),
     config: MaskConfig | None = None,
-    engine: str = "odc",
+    engine: str = "native",
     chunks: int | Mapping[str, int] | None = None,
     *,
     group_by: str | None = None,
@@ -104,8 +104,8 @@ def load(
     config
         Masking rules (default :class:`~clearcube.MaskConfig()`).
     engine
-        ``"odc"`` (odc-stac), ``"stackstac"`` or ``"native"`` (windowed reads, exact placement,
-        decode fused into the read).
+        ``"native"`` (default: windowed reads, exact nearest-neighbour placement, decode
+        fused into the read), ``"odc"`` (odc-stac) or ``"stackstac"``.
     chunks
         Chunk size in pixels, an int or ``{"y": .., "x": ..}``; default 1024.
     group_by
