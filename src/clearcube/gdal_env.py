@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import itertools
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["GDAL_DEFAULTS", "clear_vsicurl_cache", "gdal_options", "rio_env"]
+__all__ = [
+    "GDAL_DEFAULTS",
+    "clear_vsicurl_cache",
+    "forget_open_datasets",
+    "gdal_options",
+    "drop_dataset",
+    "open_dataset",
+    "rio_env",
+]
 
 #: Defaults for cloud-optimised reads; override per call with ``gdal_options(**overrides)``.
 GDAL_DEFAULTS: dict[str, str] = {
@@ -68,8 +79,72 @@ def clear_vsicurl_cache() -> bool:
     the server has recovered; an application-level retry must clear the cache first. Returns
     false when the GDAL library cannot be reached (e.g. a system GDAL build).
     """
+    forget_open_datasets()
     lib = _libgdal()
     if lib is None:
         return False
     lib.VSICurlClearCache()
     return True
+
+
+#: Open datasets kept per thread (a rasterio dataset must not be shared between threads).
+MAX_OPEN_DATASETS = 64
+_local = threading.local()
+_generation = itertools.count()
+_current = [next(_generation)]
+
+
+def forget_open_datasets() -> None:
+    """Make every thread reopen its datasets on next use (after files or servers changed)."""
+    _current[0] = next(_generation)
+
+
+def open_dataset(href: str, overview_level: int | None = None) -> Any:
+    """A rasterio dataset of ``href`` (or of one of its overview levels), opened once per
+    thread and reused by later reads of the same file: opening a COG costs a header read
+    (an HTTP request for a remote one), as much as decoding a small window.
+
+    Call inside :func:`rio_env`. A local file is reopened when its size or modification time
+    changed; :func:`forget_open_datasets` (also done by :func:`clear_vsicurl_cache`) drops
+    every handle. At most :data:`MAX_OPEN_DATASETS` stay open per thread (least recently used
+    closed first).
+    """
+    import rasterio
+
+    cache: OrderedDict[tuple[Any, ...], Any] | None = getattr(_local, "cache", None)
+    if cache is None or getattr(_local, "generation", None) != _current[0]:
+        if cache is not None:
+            for ds in cache.values():
+                ds.close()
+        cache = _local.cache = OrderedDict()
+        _local.generation = _current[0]
+    stamp: tuple[int, int] | None = None
+    if "://" not in href and not href.startswith("/vsi"):
+        try:
+            st = os.stat(href)
+            stamp = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            stamp = None
+    key = (href, overview_level, stamp)
+    ds = cache.get(key)
+    if ds is not None and not ds.closed:
+        cache.move_to_end(key)
+        return ds
+    if overview_level is None:
+        ds = rasterio.open(href)
+    else:
+        ds = rasterio.open(href, overview_level=overview_level)
+    cache[key] = ds
+    while len(cache) > MAX_OPEN_DATASETS:
+        _, old = cache.popitem(last=False)
+        old.close()
+    return ds
+
+
+def drop_dataset(href: str) -> None:
+    """Close this thread's handles of ``href`` (after a read from it failed)."""
+    cache = getattr(_local, "cache", None)
+    if not cache:
+        return
+    for key in [k for k in cache if k[0] == href]:
+        cache.pop(key).close()

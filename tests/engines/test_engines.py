@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import rasterio
 from odc.geo.geobox import GeoBox
 
 from clearcube.engines import ReadRequest, get_engine, list_engines
@@ -61,13 +62,30 @@ def test_same_crs_engines_identical_and_exact(scl_tiles, res):
         np.testing.assert_array_equal(arr.values[0], want, err_msg=name)
 
 
-def test_coarser_output_native_is_full_resolution_nearest(scl_tiles):
-    # At 3x the native pixel size GDAL reads the COG's overview (itself a nearest
-    # decimation); the native engine's answer stays the containing full-resolution pixel.
+def first_overview(item):
+    with rasterio.open(item.assets["scl"].href, overview_level=0) as ds:
+        return ds.read(1), ds.transform
+
+
+@pytest.mark.parametrize("res", [40, 60])
+def test_coarser_output_reads_an_overview_only_above_twice_native(scl_tiles, res):
+    # The 20 m tile has one overview (40 m, a nearest decimation). Up to 2x the native pixel
+    # the native engine reads full resolution; beyond, it reads the coarsest overview not
+    # coarser than the output and places it exactly, like GDAL's own overview choice.
     item, data, transform = scl_tiles["T22"]
-    geobox = GeoBox.from_bbox((164400, 9695200, 168800, 9699600), crs="EPSG:32722", resolution=60)
+    geobox = GeoBox.from_bbox((164400, 9695200, 168800, 9699600), crs="EPSG:32722", resolution=res)
     got = get_engine("native").read(request([item], geobox)).values[0]
-    np.testing.assert_array_equal(got, exact(data, transform, "EPSG:32722", geobox))
+    full = exact(data, transform, "EPSG:32722", geobox)
+    if res <= 40:
+        np.testing.assert_array_equal(got, full)
+        return
+    ov, ov_transform = first_overview(item)
+    assert ov.shape == (128, 128)
+    want = exact(ov, ov_transform, "EPSG:32722", geobox)
+    assert (want != full).any()  # the two answers differ, so the test tells which was read
+    np.testing.assert_array_equal(got, want)
+    odc = get_engine("odc").read(request([item], geobox)).values[0]
+    np.testing.assert_array_equal(odc, want)
 
 
 def test_reprojected_native_exact_and_gdal_differs_only_at_edges(scl_tiles):

@@ -7,7 +7,11 @@ the chunk and place it with the exact nearest-neighbour index map.
 - Graph construction costs O(items + chunks): each item's footprint is turned into a range of
   chunk indices once; chunks outside every footprint become a constant fill.
 - Every chunk of every time slice is an independent task, so the array runs unchanged on
-  dask.distributed.
+  dask.distributed. Each thread keeps its opened datasets (``gdal_env.open_dataset``), so a
+  file's header is read once per thread, not once per chunk.
+- When the output pixel is more than twice the source pixel, the window is read from the
+  coarsest overview level not coarser than the output (the level GDAL itself would pick), and
+  placed exactly on that level's grid; up to 2x, full resolution.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from affine import Affine
 from ..config import MaskConfig
 from ..errors import AssetReadError, scrub_href, scrub_message
 from ..flags import FLAG_DTYPE, Flag
-from ..gdal_env import rio_env
+from ..gdal_env import drop_dataset, open_dataset, rio_env
 from ..sensors import Encoding, decode_block
 from ._base import ReadRequest, item_times
 from .placement import source_pixel_index
@@ -123,6 +127,44 @@ def _placement(src: _Grid, dst: _Grid) -> _Placement | None:
     )
 
 
+@lru_cache(maxsize=64)
+def _linear_units(crs: str) -> str | None:
+    """The one linear unit of a projected CRS's axes (None for geographic or mixed)."""
+    from pyproj import CRS
+
+    c = CRS.from_user_input(crs)
+    if not c.is_projected:
+        return None
+    units = {axis.unit_name for axis in c.axis_info}
+    return units.pop() if len(units) == 1 else None
+
+
+def _overview_level(ds: Any, src_crs: str, dst: _Grid) -> int | None:
+    """The overview level to read for ``dst``, or None for full resolution.
+
+    Overviews are used only when the output pixel is more than twice the source pixel (both
+    grids in the same linear unit); then the coarsest level whose decimation does not exceed
+    the ratio, so that every output pixel still takes one whole overview pixel.
+    """
+    factors = ds.overviews(1)
+    if not factors:
+        return None
+    units = _linear_units(src_crs)
+    if units is None or units != _linear_units(dst.crs):
+        return None
+    t, d = ds.transform, dst.affine
+    if not (_axis_aligned(t) and _axis_aligned(d)):
+        return None
+    ratio = min(abs(d.a) / abs(t.a), abs(d.e) / abs(t.e))
+    if ratio <= 2:
+        return None
+    level = None
+    for k, factor in enumerate(factors):
+        if factor <= ratio:
+            level = k
+    return level
+
+
 def _read_chunk(
     item_id: str,
     href: str,
@@ -134,7 +176,6 @@ def _read_chunk(
 ) -> npt.NDArray[Any]:
     """Read the window of ``href`` that covers ``dst`` and place it; with ``decode``, return
     flags decoded in the same task (no intermediate QA array of the chunk is kept)."""
-    import rasterio
     import rasterio.errors
     from rasterio.windows import Window
 
@@ -143,8 +184,12 @@ def _read_chunk(
     else:
         out = np.full((1, *dst.shape_yx), nodata, dtype=dtype)
     try:
-        with rio_env(dict(gdal)), rasterio.open(href) as ds:
+        with rio_env(dict(gdal)):
+            ds = open_dataset(href)
             crs = ds.crs.to_string() if ds.crs is not None else ""
+            level = _overview_level(ds, crs, dst)
+            if level is not None:
+                ds = open_dataset(href, level)
             t = ds.transform
             src = _Grid(crs, (t.a, t.b, t.c, t.d, t.e, t.f), (ds.height, ds.width))
             place = _placement(src, dst)
@@ -155,6 +200,7 @@ def _read_chunk(
             )
             data = ds.read(1, window=window)
     except rasterio.errors.RasterioError as exc:
+        drop_dataset(href)
         reason = scrub_message(exc, href)
         raise AssetReadError(
             f"{item_id}: cannot read {scrub_href(href)}: {reason}; check the URL and the "
