@@ -1,12 +1,16 @@
 """Flags and cloud fractions for a 50 km AOI: clearcube (odc and native engines) vs odc-stac
 and stackstac used directly vs the physical floor (read + decompress the needed windows +
-decode), plus graph-build time for 12, 120 and 1,200 items and peak memory.
+decode + count), plus graph-build time for 12, 120 and 1,200 items and peak memory against
+the number of dates.
 
     python benchmarks/cube.py [--scale 21] [--repeat 3] [--workdir /tmp/clearcube-bench]
+                              [--dates 13 52 208]
 
 The catalog is the demo generator's at full size (``--scale 21``: 5376 px SCL tiles, 5376 px
 Landsat scenes; QA assets only), written once into the work directory. Each figure is the
-median of ``--repeat`` runs on the threaded scheduler; ratios are to the floor.
+median of ``--repeat`` runs on dask's threaded scheduler (one thread per core); ratios are to
+the floor run on as many threads (the 1-thread floor is printed too). Peak memory is the
+resident set above its value before the run, sampled every 20 ms.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,33 +87,175 @@ def counts(flags: np.ndarray) -> np.ndarray:
     return np.stack([np.bincount(f.ravel(), minlength=512) for f in flags])
 
 
-def floor_run(plans: list[ScenePlan], geobox: Any) -> None:
-    """Read + decompress exactly the source windows covering the grid, and decode them."""
-    import rasterio
-    from rasterio.windows import from_bounds
+def floor_run(plans: list[ScenePlan], geobox: Any, threads: int = 1) -> None:
+    """Read + decompress exactly the source windows covering the grid, decode them and count
+    the flag combinations, with no placement at all; items spread over ``threads``."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    from clearcube.grid import footprint_bounds
+    import rasterio
+    from odc.geo.geom import box as gbox
+    from rasterio.windows import Window, from_bounds
 
     crs = f"EPSG:{geobox.crs.epsg}"
     box = geobox.extent.boundingbox
-    for plan in plans:
-        fb = footprint_bounds(plan, crs)
-        assert fb is not None
-        # the AOI in the source CRS: bounds of the output grid transformed
-        from odc.geo.geom import box as gbox
+    aoi = gbox(box.left, box.bottom, box.right, box.top, crs=crs)
 
-        src_box = (
-            gbox(box.left, box.bottom, box.right, box.top, crs=crs).to_crs(plan.crs).boundingbox
-        )
+    def one(plan: ScenePlan) -> None:
+        src_box = aoi.to_crs(plan.crs).boundingbox  # the output grid in the source CRS
         with rio_env(), rasterio.open(plan.qa_href) as src:
             window = (
                 from_bounds(src_box.left, src_box.bottom, src_box.right, src_box.top, src.transform)
                 .round_offsets()
                 .round_lengths()
             )
-            window = window.intersection(rasterio.windows.Window(0, 0, src.width, src.height))
+            window = window.intersection(Window(0, 0, src.width, src.height))
             qa = src.read(1, window=window)
         np.bincount(cc.decode(qa, plan.qa_encoding).ravel(), minlength=512)
+
+    if threads == 1:
+        for plan in plans:
+            one(plan)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, plans))
+
+
+def many_items(items: list[Any], n: int) -> list[Any]:
+    """``n`` items cycling over ``items``, each a distinct date of the same scene."""
+    out = []
+    for k in range(n):
+        clone = items[k % len(items)].clone()
+        clone.id = f"{clone.id}-{k}"
+        clone.datetime = clone.datetime.replace(microsecond=k % 1000000)
+        out.append(clone)
+    return out
+
+
+@dataclass
+class Job:
+    """The benchmark's inputs: items (hrefs local or over HTTP), their plans and the grid."""
+
+    items: list[Any]
+    plans: list[ScenePlan]
+    bbox: tuple[float, float, float, float]
+    geobox: Any
+    chunk: int
+
+
+def setup(work: Path, aoi_km: float, chunk: int, base_url: str | None, dates: int = 0) -> Job:
+    items = list(cc.search(source=str(work / "catalog.json")))
+    if base_url is not None:
+        for item in items:
+            for asset in item.assets.values():
+                rel = Path(asset.get_absolute_href() or asset.href).relative_to(work)
+                asset.href = f"{base_url}/{rel.as_posix()}"
+    plans = [p for p in plan_items(items) if isinstance(p, ScenePlan)]
+    bbox = aoi_box(plans, aoi_km)
+    geobox = output_geobox(plans, bbox=bbox)
+    if dates:
+        items = many_items(items, dates)
+        plans = [p for p in plan_items(items) if isinstance(p, ScenePlan)]
+    return Job(items, plans, bbox, geobox, chunk)
+
+
+def clearcube_run(job: Job, engine: str) -> Callable[[], Any]:
+    cfg = cc.MaskConfig()
+
+    def run() -> None:
+        ds = cc.load(
+            job.items, bbox=job.bbox, bands=(), engine=engine, chunks=job.chunk, config=cfg
+        )
+        cc.cloud_fraction(ds)
+
+    return run
+
+
+def direct(job: Job, engine: str) -> Callable[[], Any]:
+    """odc-stac or stackstac used as their users would: load the QA band, decode, count."""
+    gdal = gdal_options()
+    py = tuple(job.items)
+    for item in py:
+        item.make_asset_hrefs_absolute()  # stackstac reads hrefs as written
+
+    def run() -> None:
+        import dask
+
+        parts = []
+        for enc, asset, dtype, nodata in (
+            ("s2-scl", "scl", "uint8", 0),
+            ("landsat-qa-pixel", "qa_pixel", "uint16", 1),
+        ):
+            sel = tuple(i for i in py if asset in i.assets)
+            req = ReadRequest(
+                items=sel,
+                asset=asset,
+                geobox=job.geobox,
+                dtype=np.dtype(dtype),
+                nodata=nodata,
+                chunks_yx=(job.chunk, job.chunk),
+                gdal=gdal,
+            )
+            raw = get_engine(engine).read(req)
+            flags = cc.decode(raw.data, enc)
+            parts.append(
+                flags.map_blocks(
+                    counts,
+                    drop_axis=[1, 2],
+                    new_axis=[1],
+                    chunks=(flags.chunks[0], (512,)),
+                    dtype=np.int64,
+                )
+            )
+        dask.compute(*parts)
+
+    return run
+
+
+APPROACHES: dict[str, Callable[[Job], Callable[[], Any]]] = {
+    "floor": lambda job: lambda: floor_run(job.plans, job.geobox, threads=os.cpu_count() or 1),
+    "floor-1": lambda job: lambda: floor_run(job.plans, job.geobox),
+    "odc-stac": lambda job: direct(job, "odc"),
+    "stackstac": lambda job: direct(job, "stackstac"),
+    "clearcube-odc": lambda job: clearcube_run(job, "odc"),
+    "clearcube-native": lambda job: clearcube_run(job, "native"),
+}
+LABELS = {
+    "floor": f"floor: read+decode windows, {os.cpu_count()} thr",
+    "floor-1": "  the same floor on 1 thread",
+    "odc-stac": "odc-stac used directly",
+    "stackstac": "stackstac used directly",
+    "clearcube-odc": "clearcube engine=odc",
+    "clearcube-native": "clearcube engine=native",
+}
+
+
+def probe(args: argparse.Namespace, work: Path) -> None:
+    """In this fresh process: run one approach twice and print the peak resident memory of
+    the second run above the resident memory before it (MB). The first run pays the one-off
+    costs (imports, GDAL and placement caches); Linux's peak counter is reset in between."""
+    job = setup(work, args.aoi_km, args.chunk, args.base_url, dates=args.dates[0])
+    fn = APPROACHES[args.probe](job)
+    fn()
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM (Linux >= 4.0)
+    before = psutil.Process().memory_info().rss
+    fn()
+    status = Path("/proc/self/status").read_text()
+    hwm_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+    print(f"{max(0, hwm_kb * 1024 - before) / 1e6:.0f}")
+
+
+def peak_mb(args: argparse.Namespace, name: str, dates: int) -> str:
+    """Peak resident memory above the post-setup level of one run in a fresh process."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, __file__, "--probe", name, "--dates", str(dates)]
+    cmd += ["--scale", str(args.scale), "--workdir", args.workdir, "--chunk", str(args.chunk)]
+    cmd += ["--aoi-km", str(args.aoi_km)]
+    if args.base_url:
+        cmd += ["--base-url", args.base_url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
 
 
 def main() -> None:
@@ -118,117 +265,98 @@ def main() -> None:
     ap.add_argument("--aoi-km", type=float, default=50.0)
     ap.add_argument("--chunk", type=int, default=1024)
     ap.add_argument("--workdir", default="/tmp/clearcube-bench")
+    ap.add_argument(
+        "--dates",
+        type=int,
+        nargs="+",
+        default=[13, 52, 208],
+        help="numbers of dates for the peak-memory sweep",
+    )
+    ap.add_argument(
+        "--http", action="store_true", help="read the COGs from nginx on loopback (Range requests)"
+    )
+    ap.add_argument("--probe", choices=sorted(APPROACHES), help=argparse.SUPPRESS)
+    ap.add_argument("--base-url", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     work = Path(args.workdir) / f"scale{args.scale}"
+    if args.probe:
+        probe(args, work)
+        return
     if not (work / "catalog.json").exists():
         t0 = time.perf_counter()
         generate_demo(work, scale=args.scale, qa_only=True)
         print(f"# generated the catalog in {time.perf_counter() - t0:.0f} s")
-    items = cc.search(source=str(work / "catalog.json"))
-    plans = [p for p in plan_items(items) if isinstance(p, ScenePlan)]
-    bbox = aoi_box(plans, args.aoi_km)
-    geobox = output_geobox(plans, bbox=bbox)
+    server = None
+    if args.http:
+        import sys
+        import tempfile
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.servers.nginx import Nginx
+
+        server = Nginx(work, Path(tempfile.mkdtemp(prefix="clearcube-bench-nginx-")))
+        server.start()
+        args.base_url = f"{server.url}/data"
+    try:
+        report(args, work)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def report(args: argparse.Namespace, work: Path) -> None:
+    job = setup(work, args.aoi_km, args.chunk, args.base_url)
+    geobox, plans = job.geobox, job.plans
     pixels = geobox.shape.x * geobox.shape.y
     print(
         f"# {platform.python_version()} {platform.machine()}, {os.cpu_count()} cores; "
         f"dask threads; {len(plans)} items; grid {geobox.shape.y}x{geobox.shape.x} "
         f"@{geobox.resolution.x:g} m ({geobox.crs.epsg}); chunk {args.chunk}; "
-        f"median of {args.repeat}"
+        f"median of {args.repeat}; COGs read {'over HTTP (nginx)' if args.http else 'from disk'}"
     )
-    sizes = {p.id: p.qa_grid.shape_yx for p in plans}
-    print(f"# source QA sizes: {sorted(set(sizes.values()))}")
+    sizes = sorted({p.qa_grid.shape_yx for p in plans})
+    raw = sum(np.prod(p.qa_grid.shape_yx) * np.dtype(p.qa_dtype).itemsize for p in plans)
+    packed = (
+        sum((work / Path(p.qa_href).relative_to(work)).stat().st_size for p in plans)
+        if (not args.http)
+        else 0
+    )
+    ratio = f"; DEFLATE ratio {raw / packed:.0f}:1" if packed else ""
+    print(f"# source QA sizes: {sizes}{ratio}")
 
-    cfg = cc.MaskConfig()
-    gdal = gdal_options()
-
-    def clearcube_run(engine: str) -> Callable[[], Any]:
-        def run() -> None:
-            ds = cc.load(items, bbox=bbox, bands=(), engine=engine, chunks=args.chunk, config=cfg)
-            cc.cloud_fraction(ds)
-
-        return run
-
-    def direct(engine: str) -> Callable[[], Any]:
-        py = tuple(items)
-        for item in py:
-            item.make_asset_hrefs_absolute()  # stackstac reads hrefs as written
-
-        def run() -> None:
-            import dask
-
-            parts = []
-            for enc, asset, dtype, nodata in (
-                ("s2-scl", "scl", "uint8", 0),
-                ("landsat-qa-pixel", "qa_pixel", "uint16", 1),
-            ):
-                sel = tuple(i for i in py if asset in i.assets)
-                req = ReadRequest(
-                    items=sel,
-                    asset=asset,
-                    geobox=geobox,
-                    dtype=np.dtype(dtype),
-                    nodata=nodata,
-                    chunks_yx=(args.chunk, args.chunk),
-                    gdal=gdal,
-                )
-                raw = get_engine(engine).read(req)
-                flags = cc.decode(raw.data, enc)
-                parts.append(
-                    flags.map_blocks(
-                        counts,
-                        drop_axis=[1, 2],
-                        new_axis=[1],
-                        chunks=(flags.chunks[0], (512,)),
-                        dtype=np.int64,
-                    )
-                )
-            dask.compute(*parts)
-
-        return run
-
-    rows = [
-        ("floor: read+decompress windows+decode", lambda: floor_run(plans, geobox)),
-        ("odc-stac used directly", direct("odc")),
-        ("stackstac used directly", direct("stackstac")),
-        ("clearcube engine=odc", clearcube_run("odc")),
-        ("clearcube engine=native", clearcube_run("native")),
-    ]
     results = {}
     print(f"\n{'approach':<40}{'median s':>10}{'x floor':>9}{'Mpx/s':>8}{'peak MB':>9}")
-    for name, fn in rows:
-        sec, peak = timed(fn, args.repeat)
+    for name, factory in APPROACHES.items():
+        sec, _ = timed(factory(job), args.repeat)
         results[name] = sec
-        floor = results[rows[0][0]]
         print(
-            f"{name:<40}{sec:>10.2f}{sec / floor:>9.2f}{len(plans) * pixels / sec / 1e6:>8.0f}"
-            f"{peak:>9.0f}"
+            f"{LABELS[name]:<40}{sec:>10.2f}{sec / results['floor']:>9.2f}"
+            f"{len(plans) * pixels / sec / 1e6:>8.0f}{peak_mb(args, name, len(plans)):>9}"
         )
     print(
-        f"\nclearcube odc / odc-stac direct: "
-        f"{results['clearcube engine=odc'] / results['odc-stac used directly']:.2f}"
+        f"\nclearcube odc / odc-stac direct: {results['clearcube-odc'] / results['odc-stac']:.2f}"
     )
-    print(
-        f"odc-stac direct / native: "
-        f"{results['odc-stac used directly'] / results['clearcube engine=native']:.2f}"
-    )
+    print(f"odc-stac direct / native: {results['odc-stac'] / results['clearcube-native']:.2f}")
+    print(f"stackstac direct / native: {results['stackstac'] / results['clearcube-native']:.2f}")
 
     print(f"\n{'graph build':<30}{'items':>7}{'seconds':>9}{'ms/item':>9}")
-    base = list(items)
     for n in (12, 120, 1200):
-        many = []
-        for k in range(n):
-            clone = base[k % len(base)].clone()
-            clone.id = f"{clone.id}-{k}"
-            clone.datetime = clone.datetime.replace(microsecond=k % 1000000)
-            many.append(clone)
+        many = many_items(job.items, n)
         for engine in ("native", "odc"):
             if engine == "odc" and n > 120 and args.repeat < 2:
                 continue
             t0 = time.perf_counter()
-            cc.load(many, bbox=bbox, bands=(), engine=engine, chunks=args.chunk)
+            cc.load(many, bbox=job.bbox, bands=(), engine=engine, chunks=args.chunk)
             sec = time.perf_counter() - t0
             print(f"{'load(engine=' + engine + ')':<30}{n:>7}{sec:>9.2f}{1000 * sec / n:>9.2f}")
+
+    # Peak memory against the number of dates (the same scenes repeated as further dates),
+    # each run in a fresh process.
+    print(f"\n{'peak MB vs dates':<30}" + "".join(f"{n:>8}" for n in args.dates))
+    for name in ("clearcube-native", "clearcube-odc", "odc-stac"):
+        cells = "".join(f"{peak_mb(args, name, n):>8}" for n in args.dates)
+        print(f"{LABELS[name]:<30}{cells}")
 
 
 if __name__ == "__main__":

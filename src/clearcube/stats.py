@@ -135,13 +135,20 @@ N_PATTERNS = 1 << len(Flag)
 
 
 def _block_histogram(block: np.ndarray, inside: np.ndarray | None = None) -> np.ndarray:
-    """Counts of each flag combination per time slice of one (time, y, x) block, in one pass."""
+    """Counts of each flag combination per time slice of one (time, y, x) block: a min/max
+    pass, then one ``bincount`` unless the slice is constant."""
     out = np.zeros((block.shape[0], 1, 1, N_PATTERNS), dtype=np.int64)
     for t in range(block.shape[0]):
         values = block[t] if inside is None else block[t][inside]
-        counts = np.bincount(values.ravel(), minlength=N_PATTERNS)
-        if counts.size > N_PATTERNS:
+        if values.size == 0:
+            continue
+        low, high = int(values.min()), int(values.max())
+        if high >= N_PATTERNS:
             raise QAError("flags carry bits outside the clearcube vocabulary; decode them first")
+        if low == high:  # a constant block (e.g. a chunk outside every scene): nothing to count
+            out[t, 0, 0, low] = values.size
+            continue
+        counts = np.bincount(values.ravel(), minlength=N_PATTERNS)
         out[t, 0, 0] = counts
     return out
 
