@@ -32,7 +32,7 @@ import psutil
 import clearcube as cc
 from clearcube.demo import generate_demo
 from clearcube.engines import ReadRequest, get_engine
-from clearcube.gdal_env import gdal_options, rio_env
+from clearcube.gdal_env import forget_open_datasets, gdal_options, rio_env
 from clearcube.grid import output_geobox
 from clearcube.sensors.plan import ScenePlan, plan_items
 
@@ -162,6 +162,9 @@ def clearcube_run(job: Job, engine: str) -> Callable[[], Any]:
     cfg = cc.MaskConfig()
 
     def run() -> None:
+        # every run reads its windows afresh: closing the datasets kept open by the previous
+        # run also drops their blocks from GDAL's cache
+        forget_open_datasets()
         ds = cc.load(
             job.items, bbox=job.bbox, bands=(), engine=engine, chunks=job.chunk, config=cfg
         )
@@ -230,12 +233,13 @@ LABELS = {
 
 
 def probe(args: argparse.Namespace, work: Path) -> None:
-    """In this fresh process: run one approach twice and print the peak resident memory of
-    the second run above the resident memory before it (MB). The first run pays the one-off
-    costs (imports, GDAL and placement caches); Linux's peak counter is reset in between."""
+    """In this fresh process: run one approach and print its peak resident memory above the
+    resident memory before it (MB). A one-item run first pays the one-off costs (imports,
+    GDAL's and clearcube's caches) without warming the allocator with the job itself; Linux's
+    peak counter is reset in between."""
     job = setup(work, args.aoi_km, args.chunk, args.base_url, dates=args.dates[0])
+    APPROACHES[args.probe](Job(job.items[:1], job.plans[:1], job.bbox, job.geobox, job.chunk))()
     fn = APPROACHES[args.probe](job)
-    fn()
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM (Linux >= 4.0)
     before = psutil.Process().memory_info().rss
     fn()

@@ -219,9 +219,7 @@ def load(
     flags_all = xr.concat(
         flags_parts, dim="time", join="override", coords="minimal", compat="override"
     )
-    position = np.argsort(np.array(order), kind="stable")
-    if (np.diff(position) != 1).any():  # several QA kinds: back into time order
-        flags_all = flags_all.isel(time=position)
+    flags_all = _in_time_order(flags_all, order)  # several QA kinds: back into time order
 
     data_vars: dict[str, xr.DataArray] = {"flags": flags_all}
     for name in bands:
@@ -368,5 +366,24 @@ def _load_band(
         order.extend(missing)
     band = xr.concat(parts, dim="time", join="override", coords="minimal", compat="override")
     band = band.drop_vars("time", errors="ignore")
-    position = np.argsort(np.array(order), kind="stable")
-    return band if not (np.diff(position) != 1).any() else band.isel(time=position)
+    return _in_time_order(band, order)
+
+
+def _in_time_order(arr: xr.DataArray, order: Sequence[int]) -> xr.DataArray:
+    """``arr``, whose time step ``k`` is plan ``order[k]``, with its time steps in plan order.
+
+    With one time step per chunk (every engine's layout) only the block keys are permuted:
+    the graph gains aliases, not a copy task per chunk.
+    """
+    position = np.argsort(np.asarray(order), kind="stable")
+    if not (np.diff(position) != 1).any():
+        return arr
+    data = arr.data
+    if not (hasattr(data, "blocks") and arr.dims[0] == "time" and set(data.chunks[0]) == {1}):
+        return arr.isel(time=position)
+    time_coords = {k: v.isel(time=position) for k, v in arr.coords.items() if "time" in v.dims}
+    other = {k: v for k, v in arr.coords.items() if "time" not in v.dims}
+    out = xr.DataArray(
+        data.blocks[position.tolist()], dims=arr.dims, coords=other, name=arr.name, attrs=arr.attrs
+    )
+    return out.assign_coords(time_coords)

@@ -17,6 +17,8 @@ the chunk and place it with the exact nearest-neighbour index map.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -75,17 +77,50 @@ class _Placement:
     out_cols: slice | None = None
     src_rows: Index | None = None
     src_cols: Index | None = None
-    # general: flat output positions and the flat window pixels they take
-    dst_flat: npt.NDArray[np.intp] | None = None
-    src_flat: npt.NDArray[np.intp] | None = None
+    # general: the flat window pixel each output pixel takes, and the flat output positions
+    # that take one (None: every pixel of the chunk)
+    dst_flat: npt.NDArray[np.int32] | None = None
+    src_flat: npt.NDArray[np.int32] | None = None
 
 
 def _axis_aligned(t: Affine) -> bool:
     return t.b == 0 and t.d == 0
 
 
-@lru_cache(maxsize=256)
+#: Bytes of index maps kept per process (least recently used dropped first). A reprojected
+#: 1024 x 1024 chunk costs 4 MB (one int32 per output pixel); a same-CRS one a few kB.
+PLACEMENT_CACHE_BYTES = 128 * 2**20
+_placements: OrderedDict[tuple[_Grid, _Grid], _Placement | None] = OrderedDict()
+_placements_bytes = [0]
+_placements_lock = threading.Lock()
+
+
+def _nbytes(place: _Placement | None) -> int:
+    if place is None:
+        return 0
+    arrays = (place.src_rows, place.src_cols, place.dst_flat, place.src_flat)
+    return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+
+
 def _placement(src: _Grid, dst: _Grid) -> _Placement | None:
+    """The index map of (source grid, output chunk), computed once and cached."""
+    key = (src, dst)
+    with _placements_lock:
+        if key in _placements:
+            _placements.move_to_end(key)
+            return _placements[key]
+    place = _compute_placement(src, dst)
+    with _placements_lock:
+        if key not in _placements:
+            _placements[key] = place
+            _placements_bytes[0] += _nbytes(place)
+            while _placements_bytes[0] > PLACEMENT_CACHE_BYTES and len(_placements) > 1:
+                _, old = _placements.popitem(last=False)
+                _placements_bytes[0] -= _nbytes(old)
+    return place
+
+
+def _compute_placement(src: _Grid, dst: _Grid) -> _Placement | None:
     from .placement import _same_crs
 
     s, d = src.affine, dst.affine
@@ -120,10 +155,20 @@ def _placement(src: _Grid, dst: _Grid) -> _Placement | None:
         return None
     r0, r1 = int(rows2[inside].min()), int(rows2[inside].max()) + 1
     c0, c1 = int(cols2[inside].min()), int(cols2[inside].max()) + 1
+    # int32 indices: a window holds far fewer than 2**31 pixels; no output list when the
+    # whole chunk lies inside the source
+    width = c1 - c0
+    src_flat = ((rows2 - r0) * width + (cols2 - c0)).ravel()
+    if inside.all():
+        return _Placement(r0, r1, c0, c1, src_flat=src_flat.astype(np.int32))
     dst_flat = np.flatnonzero(inside)
-    src_flat = ((rows2 - r0) * (c1 - c0) + (cols2 - c0)).ravel()[dst_flat]
     return _Placement(
-        r0, r1, c0, c1, dst_flat=dst_flat.astype(np.intp), src_flat=src_flat.astype(np.intp)
+        r0,
+        r1,
+        c0,
+        c1,
+        dst_flat=dst_flat.astype(np.int32),
+        src_flat=src_flat[dst_flat].astype(np.int32),
     )
 
 
@@ -219,9 +264,13 @@ def _read_chunk(
 
 
 def _place(out: npt.NDArray[Any], data: npt.NDArray[Any], place: _Placement) -> None:
-    if place.dst_flat is not None and place.src_flat is not None:
+    if place.src_flat is not None:
         target = out[0].reshape(-1)  # a view: out is C-contiguous
-        target[place.dst_flat] = data.reshape(-1)[place.src_flat]
+        taken = data.reshape(-1)[place.src_flat]
+        if place.dst_flat is None:
+            target[:] = taken
+        else:
+            target[place.dst_flat] = taken
         return
     assert place.src_rows is not None
     assert place.src_cols is not None
