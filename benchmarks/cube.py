@@ -131,6 +131,48 @@ def many_items(items: list[Any], n: int) -> list[Any]:
     return out
 
 
+def speckle(base: Path, out: Path, fraction: float, seed: int = 0) -> None:
+    """A copy of the catalog in ``base`` whose QA COGs have ``fraction`` of their valid
+    pixels replaced by random codes drawn from the same file (same COG layout)."""
+    import shutil
+
+    import rasterio
+
+    t0 = time.perf_counter()
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(base, partial, ignore=shutil.ignore_patterns("truth"))
+    rng = np.random.default_rng(seed)
+    for path in sorted(p for p in partial.rglob("*") if p.suffix in (".tif", ".TIF")):
+        with rasterio.open(path) as src:
+            data = src.read(1)
+            profile = src.profile
+        valid = data != profile["nodata"]
+        codes = np.unique(data[valid])
+        flip = valid & (rng.random(data.shape) < fraction)
+        data[flip] = rng.choice(codes, size=int(flip.sum()))
+        with rasterio.open(
+            path,
+            "w",
+            driver="COG",
+            width=profile["width"],
+            height=profile["height"],
+            count=1,
+            dtype=profile["dtype"],
+            crs=profile["crs"],
+            transform=profile["transform"],
+            nodata=profile["nodata"],
+            compress="DEFLATE",
+            blocksize=profile["blockxsize"],
+            overview_resampling="nearest",
+        ) as dst:
+            dst.write(data, 1)
+    partial.rename(out)
+    print(
+        f"# speckled the QA COGs ({fraction:g} of valid pixels) in {time.perf_counter() - t0:.0f} s"
+    )
+
+
 @dataclass
 class Job:
     """The benchmark's inputs: items (hrefs local or over HTTP), their plans and the grid."""
@@ -142,20 +184,25 @@ class Job:
     chunk: int
 
 
-def setup(work: Path, aoi_km: float, chunk: int, base_url: str | None, dates: int = 0) -> Job:
+def setup(args: argparse.Namespace, work: Path, dates: int = 0) -> Job:
+    """The catalog's items (over HTTP with ``--base-url``), the AOI grid (always from every
+    item, so that ``--sensor`` runs share it), then the ``--sensor`` subset, cycled to
+    ``dates`` items when given."""
     items = list(cc.search(source=str(work / "catalog.json")))
-    if base_url is not None:
+    if args.base_url is not None:
         for item in items:
             for asset in item.assets.values():
                 rel = Path(asset.get_absolute_href() or asset.href).relative_to(work)
-                asset.href = f"{base_url}/{rel.as_posix()}"
+                asset.href = f"{args.base_url}/{rel.as_posix()}"
     plans = [p for p in plan_items(items) if isinstance(p, ScenePlan)]
-    bbox = aoi_box(plans, aoi_km)
+    bbox = aoi_box(plans, args.aoi_km)
     geobox = output_geobox(plans, bbox=bbox)
+    if args.sensor != "all":
+        items = [i for i in items if str(i.collection_id).startswith(args.sensor)]
     if dates:
         items = many_items(items, dates)
-        plans = [p for p in plan_items(items) if isinstance(p, ScenePlan)]
-    return Job(items, plans, bbox, geobox, chunk)
+    plans = [p for p in plan_items(items) if isinstance(p, ScenePlan)]
+    return Job(items, plans, bbox, geobox, args.chunk)
 
 
 def clearcube_run(job: Job, engine: str) -> Callable[[], Any]:
@@ -189,6 +236,8 @@ def direct(job: Job, engine: str) -> Callable[[], Any]:
             ("landsat-qa-pixel", "qa_pixel", "uint16", 1),
         ):
             sel = tuple(i for i in py if asset in i.assets)
+            if not sel:
+                continue
             req = ReadRequest(
                 items=sel,
                 asset=asset,
@@ -237,7 +286,7 @@ def probe(args: argparse.Namespace, work: Path) -> None:
     resident memory before it (MB). A one-item run first pays the one-off costs (imports,
     GDAL's and clearcube's caches) without warming the allocator with the job itself; Linux's
     peak counter is reset in between."""
-    job = setup(work, args.aoi_km, args.chunk, args.base_url, dates=args.dates[0])
+    job = setup(args, work, dates=args.dates[0])
     APPROACHES[args.probe](Job(job.items[:1], job.plans[:1], job.bbox, job.geobox, job.chunk))()
     fn = APPROACHES[args.probe](job)
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM (Linux >= 4.0)
@@ -255,7 +304,7 @@ def peak_mb(args: argparse.Namespace, name: str, dates: int) -> str:
 
     cmd = [sys.executable, __file__, "--probe", name, "--dates", str(dates)]
     cmd += ["--scale", str(args.scale), "--workdir", args.workdir, "--chunk", str(args.chunk)]
-    cmd += ["--aoi-km", str(args.aoi_km)]
+    cmd += ["--aoi-km", str(args.aoi_km), "--sensor", args.sensor, "--speckle", str(args.speckle)]
     if args.base_url:
         cmd += ["--base-url", args.base_url]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -279,18 +328,36 @@ def main() -> None:
     ap.add_argument(
         "--http", action="store_true", help="read the COGs from nginx on loopback (Range requests)"
     )
+    ap.add_argument(
+        "--speckle",
+        type=float,
+        default=0.0,
+        help="replace this share of valid QA pixels by other codes of the same file, so the "
+        "COGs compress less (the generator's classes are smoother than real ones)",
+    )
+    ap.add_argument(
+        "--sensor",
+        choices=["all", "sentinel-2", "landsat"],
+        default="all",
+        help="only the items of one sensor (on the same grid)",
+    )
     ap.add_argument("--probe", choices=sorted(APPROACHES), help=argparse.SUPPRESS)
     ap.add_argument("--base-url", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     work = Path(args.workdir) / f"scale{args.scale}"
+    if args.speckle:
+        work = work.with_name(f"{work.name}-speckle{args.speckle:g}")
     if args.probe:
         probe(args, work)
         return
-    if not (work / "catalog.json").exists():
+    base = Path(args.workdir) / f"scale{args.scale}"
+    if not (base / "catalog.json").exists():
         t0 = time.perf_counter()
-        generate_demo(work, scale=args.scale, qa_only=True)
+        generate_demo(base, scale=args.scale, qa_only=True)
         print(f"# generated the catalog in {time.perf_counter() - t0:.0f} s")
+    if args.speckle and not (work / "catalog.json").exists():
+        speckle(base, work, args.speckle)
     server = None
     if args.http:
         import sys
@@ -310,14 +377,15 @@ def main() -> None:
 
 
 def report(args: argparse.Namespace, work: Path) -> None:
-    job = setup(work, args.aoi_km, args.chunk, args.base_url)
+    job = setup(args, work)
     geobox, plans = job.geobox, job.plans
     pixels = geobox.shape.x * geobox.shape.y
     print(
         f"# {platform.python_version()} {platform.machine()}, {os.cpu_count()} cores; "
         f"dask threads; {len(plans)} items; grid {geobox.shape.y}x{geobox.shape.x} "
         f"@{geobox.resolution.x:g} m ({geobox.crs.epsg}); chunk {args.chunk}; "
-        f"median of {args.repeat}; COGs read {'over HTTP (nginx)' if args.http else 'from disk'}"
+        f"median of {args.repeat}; sensor {args.sensor}; speckle {args.speckle:g}; "
+        f"COGs read {'over HTTP (nginx)' if args.http else 'from disk'}"
     )
     sizes = sorted({p.qa_grid.shape_yx for p in plans})
     raw = sum(np.prod(p.qa_grid.shape_yx) * np.dtype(p.qa_dtype).itemsize for p in plans)
