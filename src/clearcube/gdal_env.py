@@ -13,16 +13,16 @@ import itertools
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from functools import lru_cache
 from typing import Any
 
 __all__ = [
     "GDAL_DEFAULTS",
     "clear_vsicurl_cache",
+    "drop_dataset",
     "forget_open_datasets",
     "gdal_options",
-    "drop_dataset",
     "open_dataset",
     "rio_env",
 ]
@@ -99,12 +99,14 @@ def forget_open_datasets() -> None:
     _current[0] = next(_generation)
 
 
-def open_dataset(href: str, overview_level: int | None = None) -> Any:
+def open_dataset(href: str, overview_level: int | None = None, options: Hashable = None) -> Any:
     """A rasterio dataset of ``href`` (or of one of its overview levels), opened once per
     thread and reused by later reads of the same file: opening a COG costs a header read
     (an HTTP request for a remote one), as much as decoding a small window.
 
-    Call inside :func:`rio_env`. A local file is reopened when its size or modification time
+    Call inside :func:`rio_env`; ``options`` (hashable, e.g. the GDAL options of that
+    environment) is part of the key, so a handle opened under other credentials or headers is
+    never reused. A local file is reopened when its size or modification time
     changed; :func:`forget_open_datasets` (also done by :func:`clear_vsicurl_cache`) drops
     every handle. At most :data:`MAX_OPEN_DATASETS` stay open per thread (least recently used
     closed first).
@@ -125,7 +127,7 @@ def open_dataset(href: str, overview_level: int | None = None) -> Any:
             stamp = (st.st_size, st.st_mtime_ns)
         except OSError:
             stamp = None
-    key = (href, overview_level, stamp)
+    key = (href, overview_level, options, stamp)
     ds = cache.get(key)
     if ds is not None and not ds.closed:
         cache.move_to_end(key)

@@ -230,11 +230,11 @@ def _read_chunk(
         out = np.full((1, *dst.shape_yx), nodata, dtype=dtype)
     try:
         with rio_env(dict(gdal)):
-            ds = open_dataset(href)
+            ds = open_dataset(href, None, gdal)
             crs = ds.crs.to_string() if ds.crs is not None else ""
             level = _overview_level(ds, crs, dst)
             if level is not None:
-                ds = open_dataset(href, level)
+                ds = open_dataset(href, level, gdal)
             t = ds.transform
             src = _Grid(crs, (t.a, t.b, t.c, t.d, t.e, t.f), (ds.height, ds.width))
             place = _placement(src, dst)
