@@ -215,3 +215,19 @@ def test_qa60_uninformative_scene_check():
     assert cc.qa60_uninformative(np.full((2, 2), 0x03FF, np.uint16), "04.00")
     with pytest.raises(ValueError, match=r"not a Sentinel-2 processing baseline"):
         cc.qa60_uninformative(zeros, "baseline four")
+
+
+@pytest.mark.parametrize(("encoding", "fn"), [("s2-scl", truth.scl), ("hls-fmask", truth.fmask)])
+@pytest.mark.parametrize(
+    ("shape", "view"),
+    [((1,), None), ((3, 5), None), ((7, 2501), None), ((2, 2), None), ((9, 12), "odd-cols")],
+)
+def test_uint8_decoded_two_at_a_time_whatever_the_shape(encoding, fn, shape, view):
+    # uint8 codes are looked up in pairs over the flattened array: odd widths, an odd last
+    # pixel and non-contiguous views must decode exactly as one value at a time.
+    rng = np.random.default_rng(sum(shape))
+    qa = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    if view == "odd-cols":
+        qa = qa[1:, ::3]
+    table = expected(fn, range(256))
+    np.testing.assert_array_equal(cc.decode(qa, encoding), table[qa])

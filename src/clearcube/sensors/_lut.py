@@ -99,11 +99,11 @@ def decode_block(qa: npt.NDArray[Any], encoding: Encoding, config: MaskConfig) -
     n = encoding.n_values
     info = np.iinfo(qa.dtype)
     if info.min >= 0 and info.max < n:
+        # every code indexes the table (checked above), so no bounds check: mode="clip"
         if n == 256 and qa.dtype == np.uint8 and _pairable(qa):
-            pairs = np.ascontiguousarray(qa).view(np.uint16)
-            out = np.take(_pair_table(encoding, config), pairs).view(FLAG_DTYPE)
+            out = _take_pairs(_pair_table(encoding, config), flags, qa)
         else:
-            out = np.take(flags, qa)
+            out = np.take(flags, qa, mode="clip")
         if config.on_undefined == "raise":
             bad = ~np.take(defined, qa)
             if bad.any():
@@ -112,7 +112,7 @@ def decode_block(qa: npt.NDArray[Any], encoding: Encoding, config: MaskConfig) -
     # Wider or signed integers: values outside the table are undefined codes.
     outside = (qa < 0) | (qa >= n)
     idx = np.where(outside, 0, qa)
-    out = np.take(flags, idx)
+    out = np.take(flags, idx, mode="clip")
     out[outside] = Flag.NODATA
     if config.on_undefined == "raise":
         bad = outside | ~np.take(defined, idx)
@@ -122,7 +122,21 @@ def decode_block(qa: npt.NDArray[Any], encoding: Encoding, config: MaskConfig) -
 
 
 def _pairable(qa: npt.NDArray[Any]) -> bool:
-    return sys.byteorder == "little" and qa.ndim >= 1 and qa.shape[-1] % 2 == 0 and qa.size > 0
+    return sys.byteorder == "little" and qa.size >= 2
+
+
+def _take_pairs(
+    pair: npt.NDArray[np.uint32], flags: npt.NDArray[Any], qa: npt.NDArray[Any]
+) -> FlagArray:
+    """Decode uint8 codes two at a time: consecutive bytes of the flattened array read as one
+    uint16 index into the 65,536-entry pair table (any shape; an odd last pixel alone)."""
+    flat = np.ascontiguousarray(qa).reshape(-1)
+    out = np.empty(flat.size, dtype=FLAG_DTYPE)
+    even = flat.size - flat.size % 2
+    np.take(pair, flat[:even].view(np.uint16), out=out[:even].view(np.uint32), mode="clip")
+    if even < flat.size:
+        out[-1] = flags[flat[-1]]
+    return out.reshape(qa.shape)
 
 
 def _raise_undefined(encoding: Encoding, values: npt.NDArray[Any]) -> None:
