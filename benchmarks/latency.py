@@ -65,4 +65,7 @@ class LatencyProxy:
             with contextlib.suppress(Exception):
                 w.close()
 
-        await asyncio.gather(pipe(client_r, server_w, self.delay), pipe(server_r, client_w, 0.0))
+        with contextlib.suppress(asyncio.CancelledError):  # the proxy is shutting down
+            await asyncio.gather(
+                pipe(client_r, server_w, self.delay), pipe(server_r, client_w, 0.0)
+            )
