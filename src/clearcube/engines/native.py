@@ -1,14 +1,16 @@
-"""clearcube's own engine: per output chunk and item, read only the source window that covers
-the chunk and place it with the exact nearest-neighbour index map.
+"""clearcube's own engine: per item and row of output chunks, read only the source window
+that covers that row and place it into each chunk with the exact nearest-neighbour index map.
 
 - The index map of (source grid, output chunk) is computed once per process and reused for
   every date of the same tile or path/row (their grids repeat exactly). Same-CRS, axis-aligned
   grids reduce to two 1-D index vectors (slicing/repeat), with no coordinate transform at all.
 - Graph construction costs O(items + chunks): each item's footprint is turned into a range of
   chunk indices once; chunks outside every footprint become a constant fill.
-- Every chunk of every time slice is an independent task, so the array runs unchanged on
-  dask.distributed. Each thread keeps its opened datasets (``gdal_env.open_dataset``), so a
-  file's header is read once per thread, not once per chunk.
+- One read task per (time slice, row of chunks the item covers), each chunk a ``getitem`` of
+  it: a COG is fetched with one request per source block row, so reading a row of chunks at
+  once costs as many round trips as one chunk. Tasks are independent, so the array runs
+  unchanged on dask.distributed. Each thread keeps its opened datasets
+  (``gdal_env.open_dataset``), so a file's header is read once per thread, not once per task.
 - When the output pixel is more than twice the source pixel, the window is read from the
   coarsest overview level not coarser than the output (the level GDAL itself would pick), and
   placed exactly on that level's grid; up to 2x, full resolution.
@@ -21,6 +23,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import getitem
 from typing import Any
 
 import numpy as np
@@ -210,40 +213,45 @@ def _overview_level(ds: Any, src_crs: str, dst: _Grid) -> int | None:
     return level
 
 
-def _read_chunk(
+def _read_row(
     item_id: str,
     href: str,
-    dst: _Grid,
+    grids: tuple[_Grid, ...],
     dtype: str,
     nodata: float,
     gdal: tuple[tuple[str, str], ...],
     decode: tuple[Encoding, MaskConfig] | None = None,
-) -> npt.NDArray[Any]:
-    """Read the window of ``href`` that covers ``dst`` and place it; with ``decode``, return
-    flags decoded in the same task (no intermediate QA array of the chunk is kept)."""
+) -> list[npt.NDArray[Any]]:
+    """Read, in one window, the part of ``href`` that covers a row of output chunks
+    (``grids``, left to right) and place it into each chunk; with ``decode``, return flags
+    decoded chunk by chunk in the same task (no intermediate QA cube).
+
+    One window per row of chunks rather than per chunk: a remote COG is fetched with one
+    request per source block row, so a row of n chunks costs n times fewer round trips.
+    """
     import rasterio.errors
     from rasterio.windows import Window
 
     if decode is not None:
-        out = np.full((1, *dst.shape_yx), Flag.NODATA, dtype=FLAG_DTYPE)
+        outs = [np.full((1, *g.shape_yx), Flag.NODATA, dtype=FLAG_DTYPE) for g in grids]
     else:
-        out = np.full((1, *dst.shape_yx), nodata, dtype=dtype)
+        outs = [np.full((1, *g.shape_yx), nodata, dtype=dtype) for g in grids]
     try:
         with rio_env(dict(gdal)):
             ds = open_dataset(href, None, gdal)
             crs = ds.crs.to_string() if ds.crs is not None else ""
-            level = _overview_level(ds, crs, dst)
+            level = _overview_level(ds, crs, grids[0])
             if level is not None:
                 ds = open_dataset(href, level, gdal)
             t = ds.transform
             src = _Grid(crs, (t.a, t.b, t.c, t.d, t.e, t.f), (ds.height, ds.width))
-            place = _placement(src, dst)
-            if place is None:
-                return out
-            window = Window(
-                place.col0, place.row0, place.col1 - place.col0, place.row1 - place.row0
-            )
-            data = ds.read(1, window=window)
+            places = [_placement(src, g) for g in grids]
+            used = [p for p in places if p is not None]
+            if not used:
+                return outs
+            r0, r1 = min(p.row0 for p in used), max(p.row1 for p in used)
+            c0, c1 = min(p.col0 for p in used), max(p.col1 for p in used)
+            data = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
     except rasterio.errors.RasterioError as exc:
         drop_dataset(href)
         reason = scrub_message(exc, href)
@@ -251,12 +259,28 @@ def _read_chunk(
             f"{item_id}: cannot read {scrub_href(href)}: {reason}; check the URL and the "
             "server, or exclude the item"
         ) from None
+    for k, place in enumerate(places):
+        if place is None:
+            continue
+        window = data[place.row0 - r0 : place.row1 - r0, place.col0 - c0 : place.col1 - c0]
+        outs[k] = _fill_chunk(outs[k], window, place, nodata, decode)
+    return outs
+
+
+def _fill_chunk(
+    out: npt.NDArray[Any],
+    data: npt.NDArray[Any],
+    place: _Placement,
+    nodata: float,
+    decode: tuple[Encoding, MaskConfig] | None,
+) -> npt.NDArray[Any]:
+    """Place the window ``data`` into the chunk ``out``, decoding it first when asked."""
     if decode is not None:
         # decode at whichever resolution has fewer pixels: the source window or the chunk
         if data.size <= out.size:
             data = decode_block(data, *decode)
         else:
-            raw = np.full((1, *dst.shape_yx), nodata, dtype=data.dtype)
+            raw = np.full(out.shape, nodata, dtype=data.dtype)
             _place(raw, data, place)
             return decode_block(raw, *decode)
     _place(out, data, place)
@@ -359,12 +383,16 @@ class NativeEngine:
         out_dtype = FLAG_DTYPE if decode is not None else np.dtype(request.dtype)
         fill = int(Flag.NODATA) if decode is not None else request.nodata
         dsk: dict[tuple[Any, ...], Any] = {}
+        row_name = name + "-row"
         for t, item in enumerate(request.items):
             yr, xr_ = _footprint_chunk_ranges(item, geobox, (cy, cx), (len(ychunks), len(xchunks)))
             for iy, h in enumerate(ychunks):
-                for ix, w in enumerate(xchunks):
-                    if iy in yr and ix in xr_:
-                        dx, dy = ix * cx, iy * cy
+                inside = xr_ if iy in yr else range(0)  # chunk columns this item covers
+                if inside:
+                    dy = iy * cy
+                    grids = []
+                    for ix in inside:
+                        dx = ix * cx
                         t0 = Affine(
                             aff.a,
                             aff.b,
@@ -373,17 +401,22 @@ class NativeEngine:
                             aff.e,
                             aff.f + aff.d * dx + aff.e * dy,
                         )
-                        grid = _Grid(crs, (t0.a, t0.b, t0.c, t0.d, t0.e, t0.f), (h, w))
-                        dsk[(name, t, iy, ix)] = (
-                            _read_chunk,
-                            item.id,
-                            hrefs[t],
-                            grid,
-                            dtype,
-                            request.nodata,
-                            gdal,
-                            decode,
+                        grids.append(
+                            _Grid(crs, (t0.a, t0.b, t0.c, t0.d, t0.e, t0.f), (h, xchunks[ix]))
                         )
+                    dsk[(row_name, t, iy)] = (
+                        _read_row,
+                        item.id,
+                        hrefs[t],
+                        tuple(grids),
+                        dtype,
+                        request.nodata,
+                        gdal,
+                        decode,
+                    )
+                for ix, w in enumerate(xchunks):
+                    if ix in inside:
+                        dsk[(name, t, iy, ix)] = (getitem, (row_name, t, iy), ix - inside.start)
                     else:
                         dsk[(name, t, iy, ix)] = (np.full, (1, h, w), fill, out_dtype.str)
         graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
