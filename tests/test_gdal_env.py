@@ -10,7 +10,7 @@ import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 
-from clearcube.gdal_env import forget_open_datasets, open_dataset, rio_env
+from clearcube.gdal_env import MAX_OPEN_DATASETS, forget_open_datasets, open_dataset, rio_env
 
 
 def write(path: Path, value: int) -> None:
@@ -52,3 +52,15 @@ def test_handles_reused_per_thread_and_reopened_when_the_file_changes(tmp_path):
         forget_open_datasets()
         assert open_dataset(str(path)) is not changed
         assert changed.closed
+
+
+def test_few_handles_stay_open_per_thread_least_recently_used_closed_first(tmp_path):
+    paths = [tmp_path / f"qa{k}.tif" for k in range(MAX_OPEN_DATASETS + 1)]
+    for k, path in enumerate(paths):
+        write(path, k)
+    forget_open_datasets()
+    with rio_env():
+        handles = [open_dataset(str(p)) for p in paths]
+        assert handles[0].closed  # an open handle keeps its decoded blocks in GDAL's cache
+        assert not any(h.closed for h in handles[1:])
+        assert open_dataset(str(paths[-1])) is handles[-1]

@@ -88,7 +88,10 @@ def clear_vsicurl_cache() -> bool:
 
 
 #: Open datasets kept per thread (a rasterio dataset must not be shared between threads).
-MAX_OPEN_DATASETS = 64
+#: Few on purpose: an open dataset keeps every block it decoded in GDAL's block cache (up to
+#: GDAL_CACHEMAX, 5 % of RAM), so many open handles make a long job's memory grow with its
+#: length; two spare the reopen between consecutive reads of one file (and of its overview).
+MAX_OPEN_DATASETS = 2
 _local = threading.local()
 _generation = itertools.count()
 _current = [next(_generation)]

@@ -9,8 +9,8 @@ that covers that row and place it into each chunk with the exact nearest-neighbo
 - One read task per (time slice, row of chunks the item covers), each chunk a ``getitem`` of
   it: a COG is fetched with one request per source block row, so reading a row of chunks at
   once costs as many round trips as one chunk. Tasks are independent, so the array runs
-  unchanged on dask.distributed. Each thread keeps its opened datasets
-  (``gdal_env.open_dataset``), so a file's header is read once per thread, not once per task.
+  unchanged on dask.distributed. Each thread keeps its last two datasets open
+  (``gdal_env.open_dataset``), so consecutive reads of one file do not reopen it.
 - When the output pixel is more than twice the source pixel, the window is read from the
   coarsest overview level not coarser than the output (the level GDAL itself would pick), and
   placed exactly on that level's grid; up to 2x, full resolution.
