@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 
 from clearcube import Flag, MaskConfig
+from clearcube.errors import QAError
 from clearcube.stats import CONFIG_ATTR, cloud_fraction
 
 
@@ -84,3 +85,12 @@ def test_single_scene_without_time():
     table = cloud_fraction(flags)
     assert len(table) == 1
     assert table["cloud_fraction"].iloc[0] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("value", [-1, 512])
+def test_flags_outside_the_vocabulary_are_refused_even_in_a_constant_block(value):
+    # a constant block skips the bincount; its value is still checked (never counted as a
+    # pattern it is not)
+    flags = xr.DataArray(np.full((1, 4, 4), value, np.int16), dims=("time", "y", "x"))
+    with pytest.raises(QAError, match="outside the clearcube vocabulary"):
+        cloud_fraction(flags)

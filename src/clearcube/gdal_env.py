@@ -103,8 +103,8 @@ def forget_open_datasets() -> None:
 
 
 def open_dataset(href: str, overview_level: int | None = None, options: Hashable = None) -> Any:
-    """A rasterio dataset of ``href`` (or of one of its overview levels), opened once per
-    thread and reused by later reads of the same file: opening a COG costs a header read
+    """A rasterio dataset of ``href`` (or of one of its overview levels), kept open in this
+    thread and reused by the next reads of the same file: opening a COG costs a header read
     (an HTTP request for a remote one), as much as decoding a small window.
 
     Call inside :func:`rio_env`; ``options`` (hashable, e.g. the GDAL options of that

@@ -143,7 +143,7 @@ def _block_histogram(block: np.ndarray, inside: np.ndarray | None = None) -> np.
         if values.size == 0:
             continue
         low, high = int(values.min()), int(values.max())
-        if high >= N_PATTERNS:
+        if low < 0 or high >= N_PATTERNS:
             raise QAError("flags carry bits outside the clearcube vocabulary; decode them first")
         if low == high:  # a constant block (e.g. a chunk outside every scene): nothing to count
             out[t, 0, 0, low] = values.size
