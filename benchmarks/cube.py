@@ -192,7 +192,10 @@ def clearcube_run(job: Job, engine: str) -> Callable[[], Any]:
 
     def run() -> None:
         ds = cc.load(
-            job.items, bbox=job.bbox, bands=(), engine=engine, chunks=job.chunk, config=cfg
+            job.items,
+            bbox=job.bbox,
+            options=cc.LoadOptions(bands=(), engine=engine, chunks=job.chunk),
+            mask=cfg,
         )
         cc.cloud_fraction(ds)
 
@@ -217,11 +220,12 @@ def direct(job: Job, engine: str) -> Callable[[], Any]:
             sel = tuple(i for i in py if asset in i.assets)
             if not sel:
                 continue
-            req = ReadRequest(
-                items=sel,
-                asset=asset,
+            req = ReadRequest.from_items(
+                sel,
+                asset,
                 geobox=job.geobox,
                 dtype=np.dtype(dtype),
+                fill=nodata,
                 nodata=nodata,
                 chunks_yx=(job.chunk, job.chunk),
                 gdal=gdal,
@@ -409,7 +413,11 @@ def report(args: argparse.Namespace, work: Path) -> None:
             if engine == "odc" and n > 120 and args.repeat < 2:
                 continue
             t0 = time.perf_counter()
-            cc.load(many, bbox=job.bbox, bands=(), engine=engine, chunks=args.chunk)
+            cc.load(
+                many,
+                bbox=job.bbox,
+                options=cc.LoadOptions(bands=(), engine=engine, chunks=args.chunk),
+            )
             sec = time.perf_counter() - t0
             print(f"{'load(engine=' + engine + ')':<30}{n:>7}{sec:>9.2f}{1000 * sec / n:>9.2f}")
 

@@ -13,7 +13,7 @@ import pystac
 import pytest
 
 import clearcube as cc
-from clearcube import Flag, MaskConfig
+from clearcube import Flag, LoadOptions, MaskConfig
 from clearcube.cube import fallbacks_of, load
 from clearcube.demo import DEMO_BBOX, generate_demo
 from clearcube.engines.placement import source_pixel_coords, source_pixel_index
@@ -32,7 +32,11 @@ def items():
 @pytest.fixture(scope="module")
 def cubes(items):
     return {
-        engine: load(items, bbox=DEMO_BBOX, bands=("red", "nir"), engine=engine, chunks=128)
+        engine: load(
+            items,
+            bbox=DEMO_BBOX,
+            options=LoadOptions(bands=("red", "nir"), engine=engine, chunks=128),
+        )
         for engine in ("odc", "stackstac", "native")
     }
 
@@ -150,12 +154,14 @@ def test_cloud_fraction_matches_the_truth(cubes):
 
 def test_group_by_solar_day_merges_adjacent_tiles(items):
     ds = load(
-        items, bbox=DEMO_BBOX, bands=("nir",), engine="native", chunks=128, group_by="solar_day"
+        items,
+        bbox=DEMO_BBOX,
+        options=LoadOptions(bands=("nir",), chunks=128, group_by="solar_day"),
     )
     assert ds.sizes["time"] == 5 + 3  # five Sentinel-2 passes, three Landsat scenes
     merged = [str(v) for v in ds["id"].values if "+" in str(v)]
     assert len(merged) == 5
-    single = load(items, bbox=DEMO_BBOX, bands=(), engine="native", chunks=128)
+    single = load(items, bbox=DEMO_BBOX, options=LoadOptions(bands=(), chunks=128))
     f = ds["flags"].values
     g = single["flags"].values
     # a merged slice has no more no-data than either of its tiles
@@ -168,14 +174,12 @@ def test_group_by_solar_day_merges_adjacent_tiles(items):
 
 
 def test_dilation_in_metres_grows_masks(items):
-    plain = load(items[:4], bbox=DEMO_BBOX, bands=(), engine="native", chunks=100)
+    plain = load(items[:4], bbox=DEMO_BBOX, options=LoadOptions(bands=(), chunks=100))
     grown = load(
         items[:4],
         bbox=DEMO_BBOX,
-        bands=(),
-        engine="native",
-        chunks=100,
-        config=MaskConfig(dilation_m=60),
+        options=LoadOptions(bands=(), chunks=100),
+        mask=MaskConfig(dilation_m=60),
     )
     a = (plain["flags"].values & Flag.DILATED) > 0
     b = (grown["flags"].values & Flag.DILATED) > 0
@@ -190,7 +194,7 @@ def test_geometry_aoi_limits_cloud_fraction(items):
         "type": "Polygon",
         "coordinates": [[[west, south], [east, south], [west, north], [west, south]]],
     }
-    ds = load(items[:2], geometry=triangle, bands=(), engine="native", chunks=128)
+    ds = load(items[:2], geometry=triangle, options=LoadOptions(bands=(), chunks=128))
     assert "aoi" in ds
     table = cloud_fraction(ds)
     inside = int(ds["aoi"].sum())
@@ -204,9 +208,9 @@ def test_bad_input(items, tmp_path):
     with pytest.raises(cc.GridError, match="smaller than one"):
         load(items, bbox=(-54.0, -3.0, -53.9999, -2.9999))
     with pytest.raises(cc.GridError, match="finer than a tenth"):
-        load(items, bbox=DEMO_BBOX, resolution=1)
+        load(items, bbox=DEMO_BBOX, mask=MaskConfig(resolution=1))
     with pytest.raises(cc.ConfigError, match="unknown engine"):
-        load(items, bbox=DEMO_BBOX, engine="gee")
+        load(items, bbox=DEMO_BBOX, options=LoadOptions(engine="gee"))
 
 
 def test_broken_assets_become_recorded_fallbacks(items, tmp_path):
@@ -218,7 +222,7 @@ def test_broken_assets_become_recorded_fallbacks(items, tmp_path):
     Path(missing).unlink()
     corrupt = cc.identify(chosen[1]).qa_href
     Path(corrupt).write_bytes(b"II*\x00 not a tiff at all")
-    ds = load(chosen, bbox=DEMO_BBOX, bands=("red",), engine="native", check_assets=True)
+    ds = load(chosen, bbox=DEMO_BBOX, options=LoadOptions(bands=("red",), check_assets=True))
     recorded = {f["id"]: f["reason"] for f in fallbacks_of(ds)}
     assert set(recorded) == {chosen[0].id, chosen[1].id}
     assert all("never treated as clear" in r for r in recorded.values())
@@ -232,7 +236,7 @@ def test_remote_items_may_not_read_local_files(items):
     for asset in plan_dict["assets"].values():
         asset["href"] = "file:///etc/passwd"
     good = [i for i in items if i.id != items[0].id]
-    ds = load([plan_dict, *good], bbox=DEMO_BBOX, bands=(), engine="native")
+    ds = load([plan_dict, *good], bbox=DEMO_BBOX, options=LoadOptions(bands=()))
     (fb,) = fallbacks_of(ds)
     assert fb["id"] == items[0].id
     assert "local file" in fb["reason"]
@@ -245,21 +249,22 @@ def test_load_reads_nothing_until_compute_over_http(nginx, tmp_path_factory):
     assert cc.identify(remote[0]).qa_href.startswith("http://127.0.0.1")
     local = list(pystac.Catalog.from_file(str(DEMO)).get_items(recursive=True))
     for engine in ("odc", "native"):
+        opts = LoadOptions(bands=("red",), engine=engine, chunks=128)
         clear_vsicurl_cache()
         nginx.clear_log()
-        ds = load(remote, bbox=DEMO_BBOX, bands=("red",), engine=engine, chunks=128)
+        ds = load(remote, bbox=DEMO_BBOX, options=opts)
         assert [r for r in nginx.requests() if r.path.endswith((".tif", ".TIF"))] == []
         values = ds["flags"].values
         time.sleep(0.3)  # nginx logs a request after its response has left
         assert nginx.requests(), "nothing fetched over HTTP"
-        want = load(local, bbox=DEMO_BBOX, bands=("red",), engine=engine, chunks=128)
+        want = load(local, bbox=DEMO_BBOX, options=opts)
         np.testing.assert_array_equal(values, want["flags"].values)
         np.testing.assert_array_equal(ds["red"].values, want["red"].values)
 
 
 def test_same_result_on_a_local_cluster(items):
     distributed = pytest.importorskip("distributed")
-    ds = load(items, bbox=DEMO_BBOX, bands=("nir",), engine="native", chunks=128)
+    ds = load(items, bbox=DEMO_BBOX, options=LoadOptions(bands=("nir",), chunks=128))
     threaded = ds.compute(scheduler="threads")
     with (
         distributed.LocalCluster(

@@ -39,7 +39,7 @@ def test_truth_flag_bits_match_the_vocabulary():
     )
     # one bit each, all distinct, all fit uint16
     values = [int(f) for f in Flag]
-    assert len(set(values)) == len(values) == 9
+    assert len(set(values)) == len(values) == 10  # the nine QA flags and UNREADABLE
     assert all(v & (v - 1) == 0 and v < 2**16 for v in values)
 
 

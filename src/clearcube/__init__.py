@@ -21,11 +21,12 @@ from .errors import (
     QAError,
 )
 from .flags import Flag
-from .run import RunResult, run, verify
-from .runconfig import RunConfig, load_run_config
+from .run import RunResult, run
+from .runconfig import LoadOptions, RunConfig, load_run_config
 from .sensors import ENCODINGS, decode, is_clear, qa60_uninformative
 from .sensors.plan import Fallback, ScenePlan, identify
 from .stats import cloud_fraction
+from .verify import verify
 
 try:
     __version__ = version("clearcube")
@@ -42,6 +43,7 @@ __all__ = [
     "Flag",
     "GridError",
     "ItemError",
+    "LoadOptions",
     "MaskConfig",
     "QAError",
     "RunConfig",

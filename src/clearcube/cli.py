@@ -175,10 +175,9 @@ def inspect_cmd(item_or_id: str, source: str | None, as_json: bool) -> None:
         item = pystac.Item.from_file(item_or_id)
     else:
         from .catalog import search
-        from .run import DEFAULT_CONFIG
-        from .runconfig import load_run_config
+        from .runconfig import default_config_path, load_run_config
 
-        where = source or load_run_config(DEFAULT_CONFIG).search.source
+        where = source or load_run_config(default_config_path()).search.source
         found = (
             [i for i in search(source=where, query=None, limit=None) if i.id == item_or_id]
             if "://" not in where or where.endswith(".json")
@@ -259,10 +258,10 @@ def run_cmd(
     as_json: bool,
 ) -> None:
     """Search, mask, composite and write auditable products (the demo catalog by default)."""
-    from .run import DEFAULT_CONFIG, run
-    from .runconfig import load_run_config
+    from .run import run
+    from .runconfig import default_config_path, load_run_config
 
-    cfg = load_run_config(config_path or DEFAULT_CONFIG)
+    cfg = load_run_config(config_path or default_config_path())
     cfg = cfg.with_overrides(search={"bbox": bbox or None, "datetime": when, "source": source})
     result = run(cfg, out=out, overwrite=overwrite, scheduler=scheduler, progress=not quiet)
     scenes = result.scenes
@@ -297,7 +296,7 @@ def run_cmd(
 @click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
 def verify_cmd(out_dir: str) -> None:
     """Re-check a run's audit chain and product checksums; exit 1 if anything changed."""
-    from .run import verify
+    from .verify import verify
 
     result = verify(out_dir)
     if result.ok:

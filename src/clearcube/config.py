@@ -18,14 +18,23 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
-from .flags import Flag, parse_flag
+from .flags import NEVER_VALID, Flag, parse_flag
 
-__all__ = ["DEFAULT_MASKED", "MaskConfig", "check_crs_resolution", "load_config"]
+__all__ = [
+    "CONFIG_ATTR",
+    "DEFAULT_MASKED",
+    "MaskConfig",
+    "check_crs_resolution",
+    "load_config",
+]
 
 #: Flags that make a pixel unusable by default. Snow, water and terrain shadow are kept.
 DEFAULT_MASKED: tuple[str, ...] = ("CLOUD", "CIRRUS", "SHADOW", "DILATED", "SATURATED")
 
 FallbackPolicy = Literal["exclude", "review", "fail"]
+
+#: Attribute of a cube (``clearcube.load``) holding the JSON of the MaskConfig it was built with.
+CONFIG_ATTR = "clearcube:mask_config"
 
 
 _PREFIX = "invalid MaskConfig: "
@@ -151,9 +160,10 @@ class MaskConfig(BaseModel):
         names: list[str] = []
         for item in value:
             flag = parse_flag(item)
-            if flag is Flag.NODATA:
+            if flag.name in NEVER_VALID:
                 raise ValueError(
-                    "NODATA cannot be masked or dilated: no-data pixels are never valid; remove it"
+                    f"{flag.name} cannot be masked or dilated: such pixels are never valid; "
+                    "remove it"
                 )
             assert flag.name is not None
             if flag.name not in names:
@@ -261,6 +271,18 @@ class MaskConfig(BaseModel):
         """SHA-256 of the canonical JSON of this config (for the audit trail)."""
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def to_attrs(self) -> dict[str, str]:
+        """The config as dataset attributes (see :data:`CONFIG_ATTR`)."""
+        return {CONFIG_ATTR: self.model_dump_json()}
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[Any, Any]) -> MaskConfig | None:
+        """The config stored in dataset attributes by :meth:`to_attrs`, or None."""
+        raw = attrs.get(CONFIG_ATTR)
+        if not raw:
+            return None
+        return cls.from_mapping(json.loads(raw), source=f"dataset attribute {CONFIG_ATTR}")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str | None = None) -> MaskConfig:

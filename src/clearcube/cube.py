@@ -1,35 +1,60 @@
-"""Lazy cloud-masked datacubes: items -> one grid -> flags, clear mask, reflectance.
+"""Lazy cloud-masked datacubes: planned scenes -> one grid -> flags, clear mask, reflectance.
 
-``load`` plans every item, chooses the output grid, reads the QA band of each sensor family
-with nearest resampling through an engine, decodes it into sensor-neutral flags, dilates them
-in metres, reads the requested bands as float32 reflectance (scale, offset and the Sentinel-2
-baseline offset from each item's plan; masked pixels NaN) and concatenates everything along
-time. Nothing is read before the caller computes.
+The building blocks every stage shares, all lazy (dask):
+
+- :func:`lazy_flags`: each scene's QA read through an engine and decoded in the read task into
+  sensor-neutral flags, dilated in metres, and merged into the cube's time slices (the first
+  valid member of a slice supplies a pixel);
+- :func:`lazy_bands`: each scene's bands as float32 reflectance (scale, offset and the
+  Sentinel-2 baseline offset from its plan; no-data NaN), merged into slices the same way;
+- :func:`aoi_mask`: the area of interest rasterized on the grid.
+
+:func:`load` composes them into one :class:`xarray.Dataset` for notebooks: nothing is read
+before the caller computes. The run's screen and read stages use the same blocks and add what
+they need (histograms, stores, failures as data).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import xarray as xr
 
+from .bands import check_bands
 from .config import MaskConfig
-from .engines import ReadRequest, get_engine
-from .errors import GridError, ItemError
-from .flags import Flag
+from .engines import Read, ReadRequest, Source, get_engine
+from .flags import FLAG_DTYPE, Flag
 from .gdal_env import gdal_options
-from .grid import footprint_bounds, output_geobox
-from .sensors import decode, get_encoding, is_clear
-from .sensors.plan import Fallback, ScenePlan, plan_items
-from .stats import CONFIG_ATTR
+from .plan import Planned, plan
+from .runconfig import LoadOptions
+from .sensors import get_encoding, is_clear
+from .sensors.plan import ScenePlan
 
-__all__ = ["FALLBACKS_ATTR", "fallbacks_of", "load"]
+__all__ = [
+    "FALLBACKS_ATTR",
+    "LazyBands",
+    "LazyFlags",
+    "aoi_mask",
+    "fallbacks_of",
+    "lazy_bands",
+    "lazy_flags",
+    "load",
+    "slice_coords",
+]
 
 #: Dataset attribute listing the items that were not loaded, with the reason (JSON).
 FALLBACKS_ATTR = "clearcube:fallbacks"
+
+_FLAG_ATTRS = {
+    "long_name": "clearcube sensor-neutral QA flags",
+    "flag_masks": [int(f) for f in Flag],
+    "flag_meanings": " ".join(str(f.name).lower() for f in Flag),
+}
 
 
 def fallbacks_of(ds: xr.Dataset) -> list[dict[str, str]]:
@@ -39,338 +64,58 @@ def fallbacks_of(ds: xr.Dataset) -> list[dict[str, str]]:
     return out
 
 
-def _chunks_yx(chunks: int | Mapping[str, int] | None) -> tuple[int, int]:
-    if chunks is None:
-        return (1024, 1024)
-    if isinstance(chunks, int):
-        return (chunks, chunks)
-    return (int(chunks.get("y", 1024)), int(chunks.get("x", 1024)))
+def qa_source(scene: ScenePlan) -> Source:
+    """The QA asset of a scene, as the engines read it."""
+    grid = scene.qa_grid
+    return Source(
+        id=scene.id,
+        asset=scene.qa_asset,
+        href=scene.qa_href,
+        time=_naive_time(scene),
+        footprint=scene.footprint,
+        bbox=scene.bbox,
+        crs=grid.crs,
+        shape_yx=grid.shape_yx,
+        transform=grid.transform,
+    )
 
 
-def _pystac_items(plans: Sequence[ScenePlan]) -> tuple[Any, ...]:
-    import pystac
+def band_source(scene: ScenePlan, name: str) -> Source:
+    """One reflectance band of a scene, as the engines read it."""
+    band = scene.bands[name]
+    return Source(
+        id=scene.id,
+        asset=band.asset,
+        href=band.href,
+        time=_naive_time(scene),
+        footprint=scene.footprint,
+        bbox=scene.bbox,
+        crs=band.grid.crs,
+        shape_yx=band.grid.shape_yx,
+        transform=band.grid.transform,
+    )
 
-    items = []
-    for plan in plans:
-        data = {k: v for k, v in plan.stac.items() if not k.startswith("clearcube:")}
-        data["links"] = []  # hrefs are already absolute; no link resolution needed
-        # from_dict may edit what it is given: hand it fresh top-level containers instead of
-        # letting it deep-copy every item (a third of the graph-build time for 1,200 items)
-        data["properties"] = dict(data.get("properties") or {})
-        data["assets"] = {k: dict(v) for k, v in (data.get("assets") or {}).items()}
-        items.append(pystac.Item.from_dict(data, migrate=False, preserve_dict=False))
-    return tuple(items)
+
+def _naive_time(scene: ScenePlan) -> np.datetime64:
+    import datetime as dt
+
+    when = scene.datetime
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC).replace(tzinfo=None)
+    return np.datetime64(when, "ns")
 
 
-def _runs(plans: Sequence[ScenePlan], key: Any) -> list[list[int]]:
-    """Indices of ``plans`` grouped by ``key(plan)``, groups in first-seen order."""
-    groups: dict[Any, list[int]] = {}
-    for i, plan in enumerate(plans):
-        groups.setdefault(key(plan), []).append(i)
+def _runs(items: Sequence[Any], key: Callable[[Any], Hashable]) -> list[list[int]]:
+    """Indices of ``items`` grouped by ``key(item)``, groups in first-seen order."""
+    groups: dict[Hashable, list[int]] = {}
+    for i, item in enumerate(items):
+        groups.setdefault(key(item), []).append(i)
     return list(groups.values())
 
 
-def load(
-    items: Iterable[Any],
-    bbox: Sequence[float] | None = None,
-    geometry: Mapping[str, Any] | None = None,
-    crs: str | None = None,
-    resolution: float | None = None,
-    bands: Sequence[str] = ("red", "nir"),
-    config: MaskConfig | None = None,
-    engine: str = "native",
-    chunks: int | Mapping[str, int] | None = None,
-    *,
-    group_by: str | None = None,
-    gdal: Mapping[str, Any] | None = None,
-    allow_local_hrefs: bool | None = None,
-    check_assets: bool = False,
-) -> xr.Dataset:
-    """A lazy, cloud-masked datacube of ``items`` on one grid.
-
-    Parameters
-    ----------
-    items
-        STAC items (pystac or dicts) or :class:`~clearcube.ScenePlan` objects, of any mix of
-        Sentinel-2 L2A, Landsat C2 L2 and HLS.
-    bbox, geometry
-        Area of interest in lon/lat (W, S, E, N) or as a GeoJSON geometry; with a geometry the
-        cube carries an ``aoi`` mask and cloud fractions count only pixels inside it.
-    crs, resolution
-        Output grid; default from ``config``, else the most common UTM zone of the items at
-        the QA band's native resolution.
-    bands
-        Canonical band names (blue, green, red, nir, swir16, swir22) to load as reflectance.
-    config
-        Masking rules (default :class:`~clearcube.MaskConfig()`).
-    engine
-        ``"native"`` (default: windowed reads, exact nearest-neighbour placement, decode
-        fused into the read), ``"odc"`` (odc-stac) or ``"stackstac"``.
-    chunks
-        Chunk size in pixels, an int or ``{"y": .., "x": ..}``; default 1024.
-    group_by
-        ``"solar_day"`` merges scenes of one platform and solar day (adjacent tiles of a pass).
-    gdal
-        Extra GDAL options for the reads.
-    allow_local_hrefs
-        Whether items from a remote catalog may point at local files. Default: refused.
-    check_assets
-        Open each item's QA asset (its header only, no pixels) before building the cube; an
-        item whose mask cannot be opened (HTTP error, missing or corrupt file) becomes a
-        recorded fallback instead of failing the whole computation later.
-
-    Returns
-    -------
-    xarray.Dataset
-        Variables ``flags`` (uint16 :class:`~clearcube.Flag` bits), ``clear`` (bool) and each
-        band (float32 reflectance, NaN where not clear); coordinates ``time``, ``y``, ``x`` and
-        per-time ``id``, ``platform``, ``sensor``, ``collection``, ``eo:cloud_cover``; the grid
-        as ``ds.odc.geobox``. Items that could not be used are listed in
-        ``ds.attrs["clearcube:fallbacks"]`` (see :func:`fallbacks_of`).
-    """
-    from odc.geo.xr import assign_crs, rasterize
-
-    cfg = config if config is not None else MaskConfig()
-    crs = crs if crs is not None else cfg.crs
-    resolution = resolution if resolution is not None else cfg.resolution
-    if group_by not in (None, "solar_day"):
-        raise GridError(f"unknown group_by {group_by!r}; use None or 'solar_day'")
-    for name in bands:
-        if name not in ("blue", "green", "red", "nir", "nir08", "swir16", "swir22"):
-            raise ItemError(
-                f"unknown band {name!r}; canonical bands: blue, green, red, nir, swir16, swir22"
-            )
-
-    plans: list[ScenePlan] = []
-    fallbacks: list[Fallback] = []
-    for result in plan_items(items):
-        if isinstance(result, Fallback):
-            fallbacks.append(result)
-        elif result.origin_remote and result.hrefs_local and not allow_local_hrefs:
-            fallbacks.append(
-                Fallback(
-                    result.id,
-                    f"{result.id}: refused: an item from a remote catalog points at a local file; "
-                    "only http(s)/s3 hrefs are read from remote catalogs",
-                    result.collection,
-                )
-            )
-        else:
-            plans.append(result)
-    if not plans:
-        reasons = "; ".join(f.reason for f in fallbacks[:3]) or "no items"
-        raise ItemError(f"nothing to load: {reasons}")
-
-    geobox = output_geobox(plans, bbox=bbox, geometry=geometry, crs=crs, resolution=resolution)
-    gb_crs = f"EPSG:{geobox.crs.epsg}" if geobox.crs.epsg else geobox.crs.to_wkt()
-    extent = geobox.extent.boundingbox
-    kept: list[ScenePlan] = []
-    for plan in plans:
-        fb = footprint_bounds(plan, gb_crs)
-        if fb is not None and not (
-            fb[0] < extent.right
-            and extent.left < fb[2]
-            and fb[1] < extent.top
-            and extent.bottom < fb[3]
-        ):
-            fallbacks.append(
-                Fallback(
-                    plan.id, f"{plan.id}: does not overlap the area of interest", plan.collection
-                )
-            )
-        else:
-            kept.append(plan)
-    if not kept:
-        raise GridError("no item overlaps the output grid; check the bbox and dates")
-    plans = sorted(kept, key=lambda p: (p.datetime, p.id))
-    gdal_opts = gdal_options(gdal)
-    if check_assets:
-        plans, broken = _check_assets(plans, gdal_opts)
-        fallbacks.extend(broken)
-        if not plans:
-            raise ItemError(f"no QA asset could be opened: {broken[0].reason}")
-
-    reader = get_engine(engine)
-    cyx = _chunks_yx(chunks)
-    pyitems = _pystac_items(plans)
-
-    flags_parts: list[xr.DataArray] = []
-    order: list[int] = []
-    for run in _runs(plans, lambda p: (p.qa_asset, p.qa_encoding, p.qa_dtype, p.qa_nodata)):
-        first = plans[run[0]]
-        request = ReadRequest(
-            items=tuple(pyitems[i] for i in run),
-            asset=first.qa_asset,
-            geobox=geobox,
-            dtype=np.dtype(first.qa_dtype),
-            nodata=first.qa_nodata,
-            chunks_yx=cyx,
-            resampling="nearest",
-            gdal=gdal_opts,
-        )
-        read_flags = getattr(reader, "read_flags", None)
-        if read_flags is not None:
-            flags = read_flags(request, get_encoding(first.qa_encoding), cfg)
-        else:
-            raw = reader.read(request)
-            flags = decode(raw, first.qa_encoding, cfg)
-        flags_parts.append(flags.rename("flags"))
-        order.extend(run)
-    flags_all = xr.concat(
-        flags_parts, dim="time", join="override", coords="minimal", compat="override"
-    )
-    flags_all = _in_time_order(flags_all, order)  # several QA kinds: back into time order
-
-    data_vars: dict[str, xr.DataArray] = {"flags": flags_all}
-    for name in bands:
-        data_vars[name] = _load_band(name, plans, pyitems, geobox, cyx, gdal_opts, reader)
-
-    coords: dict[str, Any] = {
-        "id": ("time", [p.id for p in plans]),
-        "platform": ("time", [p.platform for p in plans]),
-        "sensor": ("time", [p.sensor for p in plans]),
-        "collection": ("time", [str(p.collection) for p in plans]),
-        "eo:cloud_cover": (
-            "time",
-            [np.nan if p.cloud_cover is None else p.cloud_cover for p in plans],
-        ),
-    }
-    times = np.array([np.datetime64(p.datetime.replace(tzinfo=None), "ns") for p in plans])
-    ds = xr.Dataset(data_vars).assign_coords({"time": times, **coords})
-
-    if cfg.dilation_m > 0 or cfg.despeckle_px > 0:
-        from ._dilate import dilate_flags
-
-        res = abs(geobox.resolution.y), abs(geobox.resolution.x)
-        ds["flags"] = ds["flags"].copy(
-            data=dilate_flags(
-                ds["flags"].data,
-                distance_m=cfg.dilation_m,
-                res_yx=res,
-                grow_bits=cfg.dilate_bits,
-                despeckle_px=cfg.despeckle_px,
-            )
-        )
-    if group_by == "solar_day":
-        from ._group import group_solar_day
-
-        lons = [((p.bbox[0] + p.bbox[2]) / 2) if p.bbox else 0.0 for p in plans]
-        ds = group_solar_day(ds, lons)
-
-    clear = is_clear(ds["flags"], cfg)
-    ds["clear"] = clear
-    for name in bands:
-        ds[name] = ds[name].where(clear)
-    if geometry is not None:
-        from odc.geo.geom import Geometry
-
-        mask = rasterize(Geometry(dict(geometry), "EPSG:4326"), geobox)
-        ds["aoi"] = mask.drop_vars("spatial_ref", errors="ignore")
-    ds["flags"].attrs = {
-        "long_name": "clearcube sensor-neutral QA flags",
-        "flag_masks": [int(f) for f in Flag],
-        "flag_meanings": " ".join(str(f.name).lower() for f in Flag),
-    }
-    ds.attrs[CONFIG_ATTR] = cfg.model_dump_json()
-    ds.attrs[FALLBACKS_ATTR] = json.dumps([{"id": f.id, "reason": f.reason} for f in fallbacks])
-    ds.attrs["clearcube:engine"] = getattr(reader, "name", str(engine))
-    out: xr.Dataset = assign_crs(ds, geobox.crs)
-    return out
-
-
-def _check_assets(
-    plans: list[ScenePlan], gdal_opts: dict[str, str]
-) -> tuple[list[ScenePlan], list[Fallback]]:
-    """Open every QA asset's header in parallel; unreadable ones become fallbacks."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import rasterio
-
-    from .errors import scrub_message
-    from .gdal_env import rio_env
-
-    def probe(plan: ScenePlan) -> str | None:
-        try:
-            with rio_env(gdal_opts), rasterio.open(plan.qa_href) as src:
-                if src.count < 1:
-                    return "has no band"
-        except rasterio.errors.RasterioError as exc:
-            return scrub_message(exc, plan.qa_href)
-        return None
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        problems = list(pool.map(probe, plans))
-    good = [p for p, problem in zip(plans, problems, strict=True) if problem is None]
-    bad = [
-        Fallback(
-            p.id,
-            f"{p.id}: QA asset {p.qa_asset!r} unreadable ({problem}); excluded, "
-            "never treated as clear",
-            p.collection,
-        )
-        for p, problem in zip(plans, problems, strict=True)
-        if problem is not None
-    ]
-    return good, bad
-
-
-def _load_band(
-    name: str,
-    plans: Sequence[ScenePlan],
-    pyitems: Sequence[Any],
-    geobox: Any,
-    cyx: tuple[int, int],
-    gdal_opts: dict[str, str],
-    reader: Any,
-) -> xr.DataArray:
-    """One band as float32 reflectance over all plans (NaN where missing or no-data)."""
-    import dask.array as da
-
-    parts: list[xr.DataArray] = []
-    order: list[int] = []
-    missing = [i for i, p in enumerate(plans) if name not in p.bands]
-    have = [i for i, p in enumerate(plans) if name in p.bands]
-    sub = [plans[i] for i in have]
-    for run in _runs(
-        sub, lambda p: (p.bands[name].asset, p.bands[name].dtype, p.bands[name].nodata)
-    ):
-        idx = [have[i] for i in run]
-        first = plans[idx[0]].bands[name]
-        dtype = np.dtype(first.dtype or "uint16")
-        nodata = first.nodata if first.nodata is not None else 0
-        request = ReadRequest(
-            items=tuple(pyitems[i] for i in idx),
-            asset=first.asset,
-            geobox=geobox,
-            dtype=dtype,
-            nodata=nodata,
-            chunks_yx=cyx,
-            resampling="nearest",
-            gdal=gdal_opts,
-        )
-        raw = reader.read(request)
-        scale = xr.DataArray([plans[i].bands[name].scale for i in idx], dims="time")
-        offset = xr.DataArray([plans[i].bands[name].offset for i in idx], dims="time")
-        valid = raw != nodata
-        refl = (
-            raw.astype(np.float32) * scale.astype(np.float32).data[:, None, None]
-            + offset.astype(np.float32).data[:, None, None]
-        )
-        parts.append(refl.where(valid).astype(np.float32).rename(name))
-        order.extend(idx)
-    if missing:
-        shape = (len(missing), geobox.shape.y, geobox.shape.x)
-        empty = da.full(shape, np.nan, dtype=np.float32, chunks=(1, *cyx))
-        coords = {"y": geobox.coords["y"].values, "x": geobox.coords["x"].values}
-        parts.append(xr.DataArray(empty, dims=("time", "y", "x"), coords=coords, name=name))
-        order.extend(missing)
-    band = xr.concat(parts, dim="time", join="override", coords="minimal", compat="override")
-    band = band.drop_vars("time", errors="ignore")
-    return _in_time_order(band, order)
-
-
 def _in_time_order(arr: xr.DataArray, order: Sequence[int]) -> xr.DataArray:
-    """``arr``, whose time step ``k`` is plan ``order[k]``, with its time steps in plan order.
+    """``arr``, whose time step ``k`` is member ``order[k]``, with its time steps in member
+    order.
 
     With one time step per chunk (every engine's layout) only the block keys are permuted:
     the graph gains aliases, not a copy task per chunk.
@@ -387,3 +132,388 @@ def _in_time_order(arr: xr.DataArray, order: Sequence[int]) -> xr.DataArray:
         data.blocks[position.tolist()], dims=arr.dims, coords=other, name=arr.name, attrs=arr.attrs
     )
     return out.assign_coords(time_coords)
+
+
+def _concat(parts: Sequence[xr.DataArray], order: Sequence[int]) -> xr.DataArray:
+    joined = xr.concat(parts, dim="time", join="override", coords="minimal", compat="override")
+    return _in_time_order(joined, order)
+
+
+# ------------------------------------------------------------------------------------ flags
+
+
+@dataclass(frozen=True, eq=False)
+class LazyFlags:
+    """The flags of a plan's slices.
+
+    Attributes
+    ----------
+    flags
+        ``(time, y, x)`` uint16 flags, one time step per slice, dilated and merged.
+    member
+        ``(time, y, x)`` int8: which member of its slice supplies each pixel (the first valid
+        one, else 0); None when no slice has several members.
+    failures
+        Dask collections, each computing to a tuple of read failures (by member scene id).
+    """
+
+    flags: xr.DataArray
+    member: xr.DataArray | None
+    failures: tuple[Any, ...]
+
+
+def lazy_flags(
+    planned: Planned,
+    config: MaskConfig,
+    *,
+    engine: str = "native",
+    gdal: Mapping[str, str] | None = None,
+    on_error: str = "raise",
+) -> LazyFlags:
+    """Each member scene's QA read and decoded, dilated, then merged into the slices."""
+    reader = get_engine(engine)
+    members = planned.scenes
+    opts = gdal_options(gdal)
+    parts: list[xr.DataArray] = []
+    order: list[int] = []
+    failures: list[Any] = []
+    for run in _runs(members, lambda p: (p.qa_asset, p.qa_encoding, p.qa_dtype, p.qa_nodata)):
+        first = members[run[0]]
+        encoding = get_encoding(first.qa_encoding)
+        request = ReadRequest(
+            sources=tuple(qa_source(members[i]) for i in run),
+            geobox=planned.geobox,
+            dtype=np.dtype(first.qa_dtype),
+            fill=first.qa_nodata,
+            nodata=first.qa_nodata,
+            chunks_yx=planned.chunks_yx,
+            resampling="nearest",
+            gdal=opts,
+            on_error="flag" if on_error == "flag" else "raise",
+        )
+        read: Read = reader.read_recorded(request, (encoding, config))
+        parts.append(read.data.rename("flags"))
+        failures.append(read.failures)
+        order.extend(run)
+    flags = _concat(parts, order)
+    if config.dilation_m > 0 or config.despeckle_px > 0:
+        from ._dilate import dilate_flags
+
+        res = abs(planned.geobox.resolution.y), abs(planned.geobox.resolution.x)
+        flags = flags.copy(
+            data=dilate_flags(
+                flags.data,
+                distance_m=config.dilation_m,
+                res_yx=res,
+                grow_bits=config.dilate_bits,
+                despeckle_px=config.despeckle_px,
+            )
+        )
+    merged, member = _merge_slices(flags, planned)
+    merged.attrs = dict(_FLAG_ATTRS)
+    return LazyFlags(merged, member, tuple(failures))
+
+
+def _first_valid(block: npt.NDArray[np.uint16]) -> npt.NDArray[np.int8]:
+    """Per pixel of a ``(k, y, x)`` block of member flags, the first valid member (else 0)."""
+    valid = (block & np.uint16(Flag.NODATA)) == 0
+    index: npt.NDArray[np.int8] = np.argmax(valid, axis=0).astype(np.int8)
+    return index[None]
+
+
+def _take_member(index: npt.NDArray[np.int8], block: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    return np.take_along_axis(block, index.astype(np.intp), axis=0)
+
+
+def _merge_slices(
+    flags: xr.DataArray, planned: Planned
+) -> tuple[xr.DataArray, xr.DataArray | None]:
+    """Member flags -> slice flags (and the member index) when a slice has several members."""
+    sizes = [len(s.members) for s in planned.slices]
+    coords = slice_coords(planned)
+    if all(n == 1 for n in sizes):
+        return flags.assign_coords(coords), None
+    import dask.array as da
+
+    data = flags.data
+    merged_parts, member_parts = [], []
+    start = 0
+    for n in sizes:
+        part = data[start : start + n]
+        start += n
+        if n == 1:
+            merged_parts.append(part)
+            member_parts.append(da.zeros_like(part, dtype=np.int8))
+            continue
+        part = part.rechunk({0: n})
+        index = part.map_blocks(_first_valid, chunks=((1,), *part.chunks[1:]), dtype=np.int8)
+        merged_parts.append(
+            da.map_blocks(_take_member, index, part, chunks=index.chunks, dtype=FLAG_DTYPE)
+        )
+        member_parts.append(index)
+    dims = ("time", "y", "x")
+    space = {"y": flags["y"].values, "x": flags["x"].values}
+    merged = xr.DataArray(da.concatenate(merged_parts), dims=dims, coords=space, name="flags")
+    member = xr.DataArray(da.concatenate(member_parts), dims=dims, coords=space, name="member")
+    return merged.assign_coords(coords), member.assign_coords(coords)
+
+
+def slice_coords(planned: Planned) -> dict[str, Any]:
+    """The per-time coordinates of a plan's cube: time, id, platform, sensor, collection,
+    provider cloud cover."""
+    slices = planned.slices
+    return {
+        "time": np.array([s.time for s in slices], dtype="datetime64[ns]"),
+        "id": ("time", [s.id for s in slices]),
+        "platform": ("time", [s.platform for s in slices]),
+        "sensor": ("time", [s.sensor for s in slices]),
+        "collection": ("time", [s.collection for s in slices]),
+        "eo:cloud_cover": ("time", [s.cloud_cover for s in slices]),
+    }
+
+
+# ------------------------------------------------------------------------------------ bands
+
+
+@dataclass(frozen=True, eq=False)
+class LazyBands:
+    """Reflectance of a plan's slices.
+
+    Attributes
+    ----------
+    bands
+        Band name -> ``(time, y, x)`` float32 reflectance, NaN where a scene has no data (not
+        yet masked by the flags).
+    failures
+        Dask collections, each computing to a tuple of read failures (by member scene id).
+    """
+
+    bands: dict[str, xr.DataArray]
+    failures: tuple[Any, ...]
+
+
+def _reflectance(raw: npt.NDArray[Any], scale: float, offset: float, fill: float) -> Any:
+    out = raw.astype(np.float32) * np.float32(scale) + np.float32(offset)
+    out[raw == fill] = np.nan
+    return out
+
+
+def lazy_bands(
+    planned: Planned,
+    names: Sequence[str],
+    *,
+    engine: str = "native",
+    gdal: Mapping[str, str] | None = None,
+    member: xr.DataArray | None = None,
+    windows: Sequence[frozenset[tuple[int, int]] | None] | None = None,
+    on_error: str = "raise",
+) -> LazyBands:
+    """Each band of every member scene as float32 reflectance, merged into the slices.
+
+    Parameters
+    ----------
+    member
+        The member index of :class:`LazyFlags` (needed when slices have several members).
+    windows
+        Per slice, the chunks ``(iy, ix)`` to read (None: all); the others are NaN without a
+        request (e.g. scenes not used, chunks without a clear pixel).
+    """
+    import dask.array as da
+
+    reader = get_engine(engine)
+    members = planned.scenes
+    member_windows: list[frozenset[tuple[int, int]] | None] = []
+    for k, sl in enumerate(planned.slices):
+        member_windows.extend([None if windows is None else windows[k]] * len(sl.members))
+    opts = gdal_options(gdal)
+    geobox = planned.geobox
+    chunks = (1, *planned.chunks_yx)
+    out: dict[str, xr.DataArray] = {}
+    failures: list[Any] = []
+    for name in names:
+        parts: list[xr.DataArray] = []
+        order: list[int] = []
+        have = [i for i, p in enumerate(members) if name in p.bands]
+        missing = [i for i, p in enumerate(members) if name not in p.bands]
+        kinds = [_band_kind(members[i], name) for i in have]
+        for run in _runs(kinds, lambda kind: kind):
+            idx = [have[i] for i in run]
+            first = members[idx[0]].bands[name]
+            dtype = np.dtype(first.dtype or "uint16")
+            fill = first.nodata if first.nodata is not None else 0
+            request = ReadRequest(
+                sources=tuple(band_source(members[i], name) for i in idx),
+                geobox=geobox,
+                dtype=dtype,
+                fill=fill,
+                nodata=first.nodata,
+                chunks_yx=planned.chunks_yx,
+                resampling="nearest",
+                gdal=opts,
+                windows=tuple(member_windows[i] for i in idx),
+                on_error="flag" if on_error == "flag" else "raise",
+            )
+            read = reader.read_recorded(request)
+            failures.append(read.failures)
+            raw = read.data
+            pieces = [
+                raw.data[k : k + 1].map_blocks(
+                    _reflectance,
+                    members[i].bands[name].scale,
+                    members[i].bands[name].offset,
+                    fill,
+                    dtype=np.float32,
+                )
+                for k, i in enumerate(idx)
+            ]
+            parts.append(raw.copy(data=da.concatenate(pieces)).rename(name))
+            order.extend(idx)
+        if missing:
+            shape = (len(missing), geobox.shape.y, geobox.shape.x)
+            empty = da.full(shape, np.nan, dtype=np.float32, chunks=chunks)
+            ref = parts[0] if parts else None
+            space = (
+                {"y": ref["y"].values, "x": ref["x"].values}
+                if ref is not None
+                else {
+                    "y": geobox.coords[next(iter(geobox.coords))].values,
+                    "x": geobox.coords[list(geobox.coords)[1]].values,
+                }
+            )
+            parts.append(xr.DataArray(empty, dims=("time", "y", "x"), coords=space, name=name))
+            order.extend(missing)
+        band = _concat([p.drop_vars("time", errors="ignore") for p in parts], order)
+        out[name] = _merge_band(band, planned, member).astype(np.float32)
+    return LazyBands(out, tuple(failures))
+
+
+def _band_kind(scene: ScenePlan, name: str) -> tuple[str, str | None, float | None]:
+    band = scene.bands[name]
+    return (band.asset, band.dtype, band.nodata)
+
+
+def _merge_band(band: xr.DataArray, planned: Planned, member: xr.DataArray | None) -> xr.DataArray:
+    sizes = [len(s.members) for s in planned.slices]
+    coords = slice_coords(planned)
+    if all(n == 1 for n in sizes):
+        return band.assign_coords(coords)
+    if member is None:
+        raise ValueError("slices with several members need the member index of lazy_flags")
+    import dask.array as da
+
+    data = band.data
+    parts = []
+    start = 0
+    for k, n in enumerate(sizes):
+        part = data[start : start + n]
+        start += n
+        if n == 1:
+            parts.append(part)
+            continue
+        part = part.rechunk({0: n})
+        index = member.data[k : k + 1]
+        parts.append(
+            da.map_blocks(_take_member, index, part, chunks=index.chunks, dtype=part.dtype)
+        )
+    space = {"y": band["y"].values, "x": band["x"].values}
+    merged = xr.DataArray(da.concatenate(parts), dims=band.dims, coords=space, name=band.name)
+    return merged.assign_coords(coords)
+
+
+def aoi_mask(planned: Planned) -> xr.DataArray | None:
+    """The area-of-interest geometry rasterized on the grid (None for a bbox)."""
+    if planned.geometry is None:
+        return None
+    from odc.geo.geom import Geometry
+    from odc.geo.xr import rasterize
+
+    mask = rasterize(Geometry(dict(planned.geometry), "EPSG:4326"), planned.geobox)
+    return mask.drop_vars("spatial_ref", errors="ignore").rename("aoi")
+
+
+# ------------------------------------------------------------------------------------ load
+
+
+def load(
+    items: Iterable[Any],
+    bbox: Sequence[float] | None = None,
+    *,
+    geometry: Mapping[str, Any] | None = None,
+    options: LoadOptions | None = None,
+    mask: MaskConfig | None = None,
+) -> xr.Dataset:
+    """A lazy, cloud-masked datacube of ``items`` on one grid.
+
+    Parameters
+    ----------
+    items
+        STAC items (pystac or dicts) or :class:`~clearcube.ScenePlan` objects, of any mix of
+        Sentinel-2 L2A, Landsat C2 L2 and HLS.
+    bbox, geometry
+        Area of interest in lon/lat (W, S, E, N) or as a GeoJSON geometry; with a geometry the
+        cube carries an ``aoi`` mask and cloud fractions count only pixels inside it.
+    options
+        How to load (:class:`~clearcube.LoadOptions`): bands, engine, chunks, grouping, GDAL
+        options, href policy, header probes, what a read error does. Default
+        ``LoadOptions()``: red and nir through the native engine.
+    mask
+        Masking rules and the output grid's CRS/resolution (:class:`~clearcube.MaskConfig`);
+        default ``MaskConfig()``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables ``flags`` (uint16 :class:`~clearcube.Flag` bits), ``clear`` (bool) and each
+        band (float32 reflectance, NaN where not clear); coordinates ``time``, ``y``, ``x`` and
+        per-time ``id``, ``platform``, ``sensor``, ``collection``, ``eo:cloud_cover``; the grid
+        as ``ds.odc.geobox``. Items that could not be used are listed in
+        ``ds.attrs["clearcube:fallbacks"]`` (see :func:`fallbacks_of`). With
+        ``options.on_read_error="raise"`` (default) a window that cannot be read raises
+        :class:`~clearcube.errors.AssetReadError` at compute; with ``"flag"`` it is NODATA |
+        UNREADABLE (never clear) and counted as ``unreadable_px`` by ``cloud_fraction``.
+    """
+    from odc.geo.xr import assign_crs
+
+    opts = options if options is not None else LoadOptions()
+    cfg = mask if mask is not None else MaskConfig()
+    check_bands(opts.bands)
+    get_engine(opts.engine)
+    planned = plan(
+        items,
+        bbox=bbox,
+        geometry=geometry,
+        crs=cfg.crs,
+        resolution=cfg.resolution,
+        chunks_yx=opts.chunks_yx,
+        group_by=None if opts.group_by == "none" else opts.group_by,
+        allow_local_hrefs=opts.allow_local_hrefs,
+        check_assets=opts.check_assets,
+        gdal=gdal_options(opts.gdal),
+    )
+    flags = lazy_flags(
+        planned, cfg, engine=opts.engine, gdal=opts.gdal, on_error=opts.on_read_error
+    )
+    bands = lazy_bands(
+        planned,
+        opts.bands,
+        engine=opts.engine,
+        gdal=opts.gdal,
+        member=flags.member,
+        on_error=opts.on_read_error,
+    )
+    clear = is_clear(flags.flags, cfg)
+    data_vars: dict[str, xr.DataArray] = {"flags": flags.flags, "clear": clear}
+    for name, band in bands.bands.items():
+        data_vars[name] = band.where(clear)
+    ds = xr.Dataset(data_vars)
+    area = aoi_mask(planned)
+    if area is not None:
+        ds["aoi"] = area
+    ds["flags"].attrs = dict(_FLAG_ATTRS)
+    ds.attrs.update(cfg.to_attrs())
+    ds.attrs[FALLBACKS_ATTR] = json.dumps(
+        [{"id": f.id, "reason": f.reason} for f in planned.fallbacks]
+    )
+    ds.attrs["clearcube:engine"] = opts.engine
+    out: xr.Dataset = assign_crs(ds, planned.crs)
+    return out

@@ -16,6 +16,7 @@ __all__ = [
     "GridError",
     "ItemError",
     "QAError",
+    "RunFailed",
     "scrub_href",
     "scrub_message",
 ]
@@ -42,7 +43,19 @@ class ItemError(ClearcubeError, ValueError):
 
 
 class AssetReadError(ClearcubeError, OSError):
-    """The pixels of one asset of one item cannot be read (HTTP error, corrupt file)."""
+    """The pixels of one asset of one item cannot be read (HTTP error, corrupt file).
+
+    ``cause`` holds the reader's own message (GDAL's, for a COG), scrubbed.
+    """
+
+    def __init__(self, message: str, *, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+class RunFailed(ClearcubeError, RuntimeError):
+    """A run finished its products but must report failure (``fallback = "fail"`` and a scene
+    that could not be judged)."""
 
 
 class GridError(ClearcubeError, ValueError):

@@ -13,7 +13,7 @@ import enum
 
 import numpy as np
 
-__all__ = ["FLAG_DTYPE", "Flag", "flag_names", "parse_flag"]
+__all__ = ["FLAG_DTYPE", "NEVER_VALID", "Flag", "flag_names", "parse_flag"]
 
 #: dtype of every flags array.
 FLAG_DTYPE = np.dtype(np.uint16)
@@ -44,6 +44,10 @@ class Flag(enum.IntFlag):
         Water (SCL 6, QA_PIXEL bit 7, Fmask bit 5).
     TERRAIN_SHADOW
         Dark area / topographic shadow (SCL 2), terrain occlusion (QA_RADSAT bit 11).
+    UNREADABLE
+        The QA could not be read here (corrupt or truncated data, an HTTP error after the
+        retries, a stalled server). Always set together with NODATA: such a pixel is neither
+        valid nor clear, and the scene it belongs to is a recorded fallback.
     """
 
     NODATA = 1 << 0
@@ -55,6 +59,11 @@ class Flag(enum.IntFlag):
     SNOW = 1 << 6
     WATER = 1 << 7
     TERRAIN_SHADOW = 1 << 8
+    UNREADABLE = 1 << 9
+
+
+#: Flags no mask rule can name: they mark pixels that are never valid.
+NEVER_VALID = ("NODATA", "UNREADABLE")
 
 
 def flag_names() -> tuple[str, ...]:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
-import numpy as np
 from affine import Affine
 
+from .aoi import boxes_overlap, lonlat_bounds_in
 from .config import check_crs_resolution
 from .errors import GridError
 from .sensors.plan import ScenePlan
@@ -26,7 +25,6 @@ __all__ = [
     "aoi_bounds",
     "choose_crs",
     "footprint_bounds",
-    "lonlat_bounds_in",
     "output_geobox",
     "utm_zone",
 ]
@@ -110,58 +108,11 @@ def choose_crs(plans: Sequence[ScenePlan], aoi: tuple[float, float, float, float
     return f"EPSG:{32700 + zone if lat < 0 else 32600 + zone}"
 
 
-@lru_cache(maxsize=64)
-def _from_lonlat(crs: str) -> Any:
-    from pyproj import Transformer
-
-    return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-
-
-def _rings(geometry: Mapping[str, Any]) -> list[list[Sequence[float]]]:
-    kind = geometry.get("type")
-    coords = geometry.get("coordinates") or []
-    if kind == "Polygon":
-        return [coords[0]] if coords else []
-    if kind == "MultiPolygon":
-        return [poly[0] for poly in coords if poly]
-    return []
-
-
-def lonlat_bounds_in(
-    geometry: Mapping[str, Any] | None, bbox: Sequence[float] | None, crs: str
-) -> tuple[float, float, float, float] | None:
-    """Bounds in ``crs`` of a lon/lat footprint (GeoJSON polygon(s), else a bbox).
-
-    Each edge is densified (16 points) before the exact pyproj transform, so the curved image
-    of a straight lon/lat edge is bounded; one vectorised transform per footprint keeps this
-    cheap enough to run for every item of a large query.
-    """
-    rings = _rings(geometry) if geometry else []
-    if not rings and bbox:
-        w, s, e, n = (float(v) for v in (bbox[0], bbox[1], bbox[-2], bbox[-1]))
-        rings = [[(w, s), (e, s), (e, n), (w, n), (w, s)]]
-    if not rings:
-        return None
-    t = np.linspace(0.0, 1.0, 16)
-    lons, lats = [], []
-    for ring in rings:
-        pts = np.asarray(ring, dtype=float)[:, :2]
-        a, b = pts[:-1], pts[1:]
-        lons.append((a[:, 0, None] + (b[:, 0] - a[:, 0])[:, None] * t).ravel())
-        lats.append((a[:, 1, None] + (b[:, 1] - a[:, 1])[:, None] * t).ravel())
-    x, y = _from_lonlat(crs).transform(np.concatenate(lons), np.concatenate(lats))
-    x, y = np.asarray(x), np.asarray(y)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if not ok.any():
-        return None
-    return (float(x[ok].min()), float(y[ok].min()), float(x[ok].max()), float(y[ok].max()))
-
-
 def footprint_bounds(plan: ScenePlan, crs: str) -> tuple[float, float, float, float] | None:
     """The item's footprint bounds in ``crs`` (its grid when in that CRS, else its geometry)."""
     if plan.crs == crs and plan.qa_grid.bounds is not None:
         return plan.qa_grid.bounds
-    return lonlat_bounds_in(plan.stac.get("geometry"), plan.bbox, crs)
+    return lonlat_bounds_in(plan.footprint, plan.bbox, crs)
 
 
 def _snap(lo: float, hi: float, res: float, offset: float) -> tuple[float, float]:
@@ -237,7 +188,7 @@ def output_geobox(
         overlapping = [
             p
             for p in plans
-            if (fb := footprint_bounds(p, crs)) is not None and _overlap(fb, extent)
+            if (fb := footprint_bounds(p, crs)) is not None and boxes_overlap(fb, extent)
         ]
         if not overlapping:
             raise GridError("no item overlaps the area of interest; check the bbox and dates")
@@ -279,7 +230,3 @@ def output_geobox(
             f"the area of interest is smaller than one {resolution:g} pixel; enlarge it"
         )
     return GeoBox((ny, nx), Affine(resolution, 0.0, left, 0.0, -resolution, top), crs)
-
-
-def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]

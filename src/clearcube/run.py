@@ -1,48 +1,51 @@
-"""The main job: search -> load -> decode -> dilate -> cloud fractions -> route -> masked cube
--> composites -> output STAC, audit trail, review queue (and report).
+"""The main job, as the list of its stages:
+
+search -> plan -> screen -> decide -> read -> products -> report -> audit.
 
 Every decision goes into ``audit.jsonl`` as it is made; every product is written atomically and
-recorded with its checksum, so a rerun of the same config into the same folder skips what is
-already there and verified, and a different config refuses to overwrite it.
+recorded with its checksum, so a rerun of the same config into the same folder keeps what is
+already there and verified, and a different config refuses to overwrite it. Each pixel of each
+remote asset is read at most once: the QA by the screen, the reflectance of the used scenes'
+clear windows by the read stage; products come from the local cube store.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib.metadata import version as dist_version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from .errors import ConfigError, RunFailed
+from .layout import RunLayout
+from .runconfig import RunConfig, default_config_path, load_run_config
 
-from .errors import CatalogError, ConfigError
-from .products._files import atomic_path, multihash_sha256, sha256_file
-from .products.audit import AuditLog, verify_audit
-from .runconfig import RunConfig, load_run_config
+if TYPE_CHECKING:
+    import pandas as pd
 
-__all__ = ["RunResult", "VerifyResult", "run", "verify"]
-
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "default.toml"
-_VERSIONED = (
-    "numpy",
-    "xarray",
-    "dask",
-    "rasterio",
-    "odc-stac",
-    "odc-geo",
-    "pystac",
-    "pystac-client",
-    "pydantic",
-)
+__all__ = ["RunResult", "run"]
 
 
 @dataclass
 class RunResult:
-    """What a run produced."""
+    """What a run produced.
+
+    Attributes
+    ----------
+    run_id
+        The first 12 hex digits of the config digest (the default folder name).
+    out_dir
+        The run folder.
+    scenes
+        The scene table (``scenes.csv``).
+    products
+        Every product, by path relative to the run folder.
+    reused
+        Products a resumed run found already written and kept (``["all"]``: the whole run).
+    audit_head
+        Hash of the audit trail's end record.
+    """
 
     run_id: str
     out_dir: Path
@@ -50,57 +53,6 @@ class RunResult:
     products: dict[str, Path] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)
     audit_head: str = ""
-
-
-@dataclass
-class VerifyResult:
-    ok: bool
-    problems: list[str]
-    checked: int
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for name in ("clearcube", *_VERSIONED):
-        try:
-            out[name] = dist_version(name)
-        except Exception:
-            out[name] = "unknown"
-    try:
-        import rasterio
-
-        out["gdal"] = str(rasterio.__gdal_version__)
-    except ImportError:  # pragma: no cover
-        pass
-    return out
-
-
-def _recorded_products(audit_path: Path) -> dict[str, str]:
-    """Products already recorded in an (unfinished) trail: relative path -> sha256."""
-    out: dict[str, str] = {}
-    if not audit_path.exists():
-        return out
-    for line in audit_path.read_text().splitlines():
-        record = json.loads(line)
-        if record.get("kind") == "product":
-            out[record["data"]["path"]] = record["data"]["sha256"]
-    return out
-
-
-@contextlib.contextmanager
-def _scheduler(address: str | None, progress: bool) -> Iterator[None]:
-    if address:
-        from distributed import Client
-
-        with Client(address):
-            yield
-    elif progress:
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar():
-            yield
-    else:
-        yield
 
 
 def run(
@@ -118,41 +70,190 @@ def run(
     ConfigError
         ``out`` holds a run of a different config (pass ``overwrite=True``).
     CatalogError
-        The search found nothing.
+        The search failed or found nothing.
+    RunFailed
+        With ``fallback = "fail"``: a scene could not be judged (the products of the other
+        scenes are written and recorded first).
     """
-    from . import __version__
-    from .catalog import search
-    from .composite import composite
-    from .cube import fallbacks_of, load
-    from .products.cog import write_cog
-    from .products.stac import write_catalog
-    from .products.zarr import write_cube
-    from .route import route
-    from .stats import cloud_fraction
+    import pandas as pd
 
-    if config is None:
-        config = DEFAULT_CONFIG
-    cfg = config if isinstance(config, RunConfig) else load_run_config(config)
+    from .catalog import find
+    from .compute import Compute, io_threads
+    from .decide import decide
+    from .plan import plan
+    from .products.audit import AuditLog, verify_audit
+    from .products.publish import Publisher, recorded_products
+    from .products.zarr import CubeStore
+    from .read import read
+    from .screen import screen
+    from .verify import verify
+
+    cfg = (
+        config
+        if isinstance(config, RunConfig)
+        else load_run_config(config or default_config_path())
+    )
     digest = cfg.digest()
     run_id = digest[:12]
-    out_dir = Path(out) if out is not None else Path("out") / run_id
-    marker = out_dir / "run.json"
-    if marker.exists():
-        previous = json.loads(marker.read_text()).get("config_digest")
+    layout = RunLayout(Path(out) if out is not None else Path("out") / run_id)
+    _claim_folder(layout, cfg, overwrite)
+    if layout.audit.exists() and verify(layout.root).ok:
+        return RunResult(
+            run_id,
+            layout.root,
+            pd.read_csv(layout.scenes),
+            reused=["all"],
+            audit_head=verify_audit(layout.audit).head,
+        )
+    recorded = recorded_products(layout.audit)
+    compute = Compute(
+        scheduler=scheduler, progress=progress, threads=io_threads(cfg.search.is_remote)
+    )
+    with AuditLog(layout.audit) as audit, compute.session():
+        publisher = Publisher(layout, audit, recorded)
+        if recorded:
+            audit.append("resumed", {"products_recorded": sorted(recorded)})
+        audit.append("config", {"digest": digest, "config": cfg.model_dump(mode="json")})
+        audit.append("software", _versions())
+
+        found = find(cfg.search)  # search
+        audit.append("search", found.record())
+
+        ld = cfg.load  # plan
+        planned = plan(
+            found.items,
+            bbox=cfg.search.bbox,
+            crs=cfg.mask.crs,
+            resolution=cfg.mask.resolution,
+            chunks_yx=ld.chunks_yx,
+            group_by=None if ld.group_by == "none" else ld.group_by,
+            check_assets=ld.check_assets,
+            gdal=ld.gdal,
+        )
+        for fb in planned.fallbacks:
+            audit.append("fallback", {"id": fb.id, "reason": fb.reason})
+
+        store = CubeStore(layout.cube, planned.geobox)  # screen
+        screened = screen(
+            planned, cfg.mask, engine=ld.engine, gdal=ld.gdal, store=store, compute=compute
+        )
+
+        decisions = decide(planned, screened, cfg.mask)  # decide
+
+        got = read(  # read
+            planned,
+            screened,
+            decisions,
+            ld.bands,
+            store=store,
+            engine=ld.engine,
+            gdal=ld.gdal,
+            compute=compute,
+        )
+        if got.failures:
+            decisions = decide(planned, screened, cfg.mask, read_failures=got.failures)
+
+        scenes = _products(layout, cfg, planned, screened, decisions, store, publisher, compute)
+        head = audit.close({"catalog_sha256": _sha(layout.catalog), "run_id": run_id})  # audit
+    result = RunResult(
+        run_id, layout.root, scenes, dict(publisher.products), publisher.reused, head
+    )
+    failing = decisions.failing
+    if failing is not None:
+        raise RunFailed(
+            f"{failing.id}: could not be judged and fallback = 'fail': {failing.reason}; the "
+            f"other scenes' products are in {layout.root}"
+        )
+    return result
+
+
+def _products(
+    layout: RunLayout,
+    cfg: RunConfig,
+    planned: Any,
+    screened: Any,
+    decisions: Any,
+    store: Any,
+    publisher: Any,
+    compute: Any,
+) -> pd.DataFrame:
+    """Record the decisions and write every product: the scene table, the review queue, the
+    cube, the composites, the report and the output STAC."""
+    from .bands import spectral_order
+    from .products.composites import write_composites
+    from .products.report import write_report
+    from .products.stac import catalog_products, write_catalog
+    from .products.tables import plain, scene_frame, write_review, write_scenes
+
+    audit = publisher.audit
+    frame = scene_frame(planned, screened, decisions, cfg.mask)
+    kinds = {"used": "scene_used", "review": "scene_review", "fallback": "scene_fallback"}
+    for row in frame.to_dict("records"):
+        kind = kinds.get(str(row["decision"]), "scene_excluded")
+        audit.append(kind, {k: plain(v) for k, v in row.items()})
+
+    publisher.publish(layout.scenes, lambda p: write_scenes(p, frame))
+    publisher.publish(layout.review, lambda p: write_review(p, frame, decisions))
+
+    attrs = {
+        **cfg.mask.to_attrs(),
+        "clearcube:fallbacks": json.dumps(
+            [{"id": f.id, "reason": f.reason} for f in planned.fallbacks]
+        ),
+        "clearcube:engine": cfg.load.engine,
+    }
+    store.complete({"decision": [d.decision for d in decisions.slices]}, attrs)
+    publisher.publish_built(layout.cube, store.path, store.move_into_place, store.discard)
+
+    from .products.zarr import open_cube
+
+    cube = open_cube(layout.cube)
+    bands = spectral_order(cfg.load.bands)
+    composites = write_composites(
+        cube,
+        decisions.used,
+        layout=layout,
+        period=cfg.composite.period,
+        method=cfg.composite.method,
+        bands=bands,
+        publisher=publisher,
+        compute=compute,
+    )
+    publisher.publish(
+        layout.report,
+        lambda p: write_report(p, frame, cube, cfg, composites_dir=layout.composites),
+    )
+    write_catalog(
+        layout,
+        **catalog_products(layout, cfg, planned, composites, bands),
+    )
+    for path in sorted(layout.stac.glob("*.json")):
+        publisher.record(path)
+    return frame
+
+
+def _claim_folder(layout: RunLayout, cfg: RunConfig, overwrite: bool) -> None:
+    """Make ``layout.root`` this config's run folder: refuse (or with ``overwrite``, clear) a
+    folder holding another config's run, and write ``run.json``."""
+    from .products._files import atomic_path
+
+    digest = cfg.digest()
+    if layout.run_json.exists():
+        previous = json.loads(layout.run_json.read_text()).get("config_digest")
         if previous != digest:
             if not overwrite:
                 raise ConfigError(
-                    f"{out_dir} holds a run of another config ({previous[:12]}); choose another "
-                    "--out or pass --overwrite"
+                    f"{layout.root} holds a run of another config ({str(previous)[:12]}); "
+                    "choose another --out or pass --overwrite"
                 )
-            shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if not marker.exists():
-        with atomic_path(marker) as tmp:
+            shutil.rmtree(layout.root)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    if not layout.run_json.exists():
+        with atomic_path(layout.run_json) as tmp:
             tmp.write_text(
                 json.dumps(
                     {
-                        "run_id": run_id,
+                        "run_id": digest[:12],
                         "config_digest": digest,
                         "config": cfg.model_dump(mode="json"),
                     },
@@ -160,264 +261,37 @@ def run(
                 )
             )
 
-    audit_path = out_dir / "audit.jsonl"
-    if audit_path.exists() and verify(out_dir).ok:
-        scenes = pd.read_csv(out_dir / "scenes.csv")
-        return RunResult(
-            run_id, out_dir, scenes, reused=["all"], audit_head=verify_audit(audit_path).head
-        )
-    recorded = _recorded_products(audit_path)
-    result = RunResult(run_id, out_dir, pd.DataFrame())
 
-    with AuditLog(audit_path) as audit:
-        if recorded:
-            audit.append("resumed", {"products_recorded": sorted(recorded)})
-        audit.append("config", {"digest": digest, "config": cfg.model_dump(mode="json")})
-        audit.append("software", _versions())
+def _sha(path: Path) -> str:
+    from .products._files import sha256_file
 
-        s = cfg.search
-        items = search(
-            bbox=s.bbox,
-            datetime=s.datetime,
-            collections=s.collections,
-            source=s.source,
-            max_cloud=s.max_cloud,
-            limit=s.limit,
-        )
-        audit.append(
-            "search",
-            {
-                "source": s.source,
-                "bbox": s.bbox,
-                "datetime": s.datetime,
-                "items": len(items),
-                "ids": [i.id for i in items],
-            },
-        )
-        if not items:
-            raise CatalogError(
-                f"the search of {s.source} found no items; widen the bbox, dates or max_cloud"
-            )
-        ld = cfg.load
-        ds = load(
-            items,
-            bbox=s.bbox,
-            bands=ld.bands,
-            config=cfg.mask,
-            engine=ld.engine,
-            chunks=ld.chunks,
-            group_by=None if ld.group_by == "none" else ld.group_by,
-            check_assets=ld.check_assets,
-        )
-        for fb in fallbacks_of(ds):
-            audit.append("fallback", fb)
-
-        with _scheduler(scheduler, progress):
-            table = cloud_fraction(ds, cfg.mask)
-        routed = route(table, fallbacks_of(ds), cfg.mask)
-        for row in routed.to_dict("records"):
-            kind = {
-                "used": "scene_used",
-                "review": "scene_review",
-                "fallback": "scene_fallback",
-            }.get(row["decision"], "scene_excluded")
-            audit.append(kind, {k: _plain(v) for k, v in row.items()})
-        result.scenes = routed
-
-        def product(rel: str, writer: Any) -> Path:
-            path = out_dir / rel
-            if rel in recorded and path.exists() and sha256_file(path) == recorded[rel]:
-                result.reused.append(rel)
-            else:
-                writer(path)
-                audit.append("product", {"path": rel, "sha256": sha256_file(path)})
-            result.products[rel] = path
-            return path
-
-        def write_scenes(path: Path) -> None:
-            with atomic_path(path) as tmp:
-                routed.to_csv(tmp, index=False)
-
-        product("scenes.csv", write_scenes)
-
-        def write_review(path: Path) -> None:
-            # a person looks at: doubtful masks (review) and scenes excluded for cloud
-            queue = routed["decision"].isin(["review", "over_threshold"])
-            rows = routed[queue].to_dict("records")
-            with atomic_path(path) as tmp:
-                tmp.write_text(
-                    "".join(json.dumps({k: _plain(v) for k, v in r.items()}) + "\n" for r in rows)
-                )
-
-        product("review.jsonl", write_review)
-
-        decision_by_id = dict(zip(routed["id"], routed["decision"], strict=False))
-        decisions = [decision_by_id.get(str(i), "used") for i in ds["id"].values]
-        cube = ds.assign_coords(decision=("time", decisions))
-
-        def write_zarr(path: Path) -> None:
-            with _scheduler(scheduler, progress):
-                write_cube(cube, path)
-
-        product("cube.zarr", write_zarr)
-
-        used = cube.isel(time=[i for i, d in enumerate(decisions) if d == "used"])
-        composites: dict[str, dict[str, Any]] = {}
-        if used.sizes["time"] and ld.bands:
-            comp = composite(
-                used, period=cfg.composite.period, method=cfg.composite.method, bands=ld.bands
-            )
-            with _scheduler(scheduler, progress):
-                comp = comp.compute()
-            for label in comp["period"].values:
-                one = comp.sel(period=label)
-                rel_b = f"composites/{cfg.composite.method}_{label}.tif"
-                rel_c = f"composites/clear_count_{label}.tif"
-                product(
-                    rel_b,
-                    lambda p, one=one: write_cog(
-                        [one[b] for b in ld.bands],
-                        p,
-                        nodata=float("nan"),
-                        descriptions=list(ld.bands),
-                    ),
-                )
-                product(
-                    rel_c,
-                    lambda p, one=one: write_cog(
-                        [one["clear_count"]], p, descriptions=["clear_count"]
-                    ),
-                )
-                composites[f"composite-{label}"] = {
-                    "assets": {
-                        "reflectance": {
-                            "href": rel_b,
-                            "type": _COG,
-                            "roles": ["data"],
-                            "checksum": multihash_sha256(out_dir / rel_b),
-                            "title": f"{cfg.composite.method} of clear {', '.join(ld.bands)}",
-                        },
-                        "clear_count": {
-                            "href": rel_c,
-                            "type": _COG,
-                            "roles": ["data"],
-                            "checksum": multihash_sha256(out_dir / rel_c),
-                            "title": "clear observations per pixel",
-                        },
-                    },
-                    "properties": {
-                        "clearcube:period": str(label),
-                        "clearcube:scenes": int(used.sizes["time"]),
-                    },
-                }
-
-        from .products.report import write_report
-
-        product(
-            "report.html",
-            lambda p: write_report(p, routed, cube, cfg, composites_dir=out_dir / "composites"),
-        )
-
-        times = pd.DatetimeIndex(ds["time"].values)
-        products = {
-            "masked-cube": {
-                "assets": {
-                    "cube": {
-                        "href": "cube.zarr",
-                        "type": "application/vnd+zarr",
-                        "roles": ["data"],
-                        "checksum": multihash_sha256(out_dir / "cube.zarr"),
-                    },
-                    "scenes": {
-                        "href": "scenes.csv",
-                        "type": "text/csv",
-                        "roles": ["metadata"],
-                        "checksum": multihash_sha256(out_dir / "scenes.csv"),
-                    },
-                    "report": {
-                        "href": "report.html",
-                        "type": "text/html",
-                        "roles": ["overview"],
-                        "checksum": multihash_sha256(out_dir / "report.html"),
-                    },
-                },
-                "properties": {"clearcube:scenes": int(ds.sizes["time"])},
-            },
-            **composites,
-        }
-        bbox = s.bbox or tuple(ds.odc.geobox.geographic_extent.boundingbox)
-        catalog = write_catalog(
-            out_dir,
-            run_id=run_id,
-            bbox=bbox,
-            interval=(times.min().isoformat() + "Z", times.max().isoformat() + "Z"),
-            crs=f"EPSG:{ds.odc.geobox.crs.epsg}",
-            products=products,
-            sources=[str(i.get_self_href() or i.id) for i in items],
-            processing={
-                "software": {"clearcube": __version__},
-                "lineage": "clearcube run: search, QA decoding to sensor-neutral flags, dilation, "
-                "cloud fractions over valid pixels, routing, composites",
-                "config_digest": digest,
-            },
-        )
-        for path in sorted((out_dir / "stac").glob("*.json")):
-            audit.append(
-                "product",
-                {"path": path.relative_to(out_dir).as_posix(), "sha256": sha256_file(path)},
-            )
-        result.audit_head = audit.close({"catalog_sha256": sha256_file(catalog), "run_id": run_id})
-    return result
+    return sha256_file(path)
 
 
-_COG = "image/tiff; application=geotiff; profile=cloud-optimized"
+_VERSIONED = (
+    "numpy",
+    "xarray",
+    "dask",
+    "rasterio",
+    "odc-stac",
+    "odc-geo",
+    "pystac",
+    "pystac-client",
+    "pydantic",
+)
 
 
-def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return None if value != value else value  # NaN -> null
-    if hasattr(value, "item"):
-        return _plain(value.item())
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(value)
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
 
+    out = {}
+    for name in ("clearcube", *_VERSIONED):
+        try:
+            out[name] = dist_version(name)
+        except PackageNotFoundError:
+            out[name] = "unknown"
+    import rasterio
 
-def verify(out_dir: str | Path) -> VerifyResult:
-    """Re-check the audit chain, every recorded product's checksum and the catalog."""
-    out_dir = Path(out_dir)
-    audit_path = out_dir / "audit.jsonl"
-    problems: list[str] = []
-    chain = verify_audit(audit_path)
-    if not chain.ok:
-        return VerifyResult(False, [f"audit.jsonl: {chain.error}"], 0)
-    checked = 0
-    catalog_sha = None
-    for line in audit_path.read_text().splitlines():
-        record = json.loads(line)
-        if record["kind"] == "product":
-            rel, want = record["data"]["path"], record["data"]["sha256"]
-            path = out_dir / rel
-            checked += 1
-            if not path.exists():
-                problems.append(f"{rel}: missing (record seq {record['seq']})")
-            elif sha256_file(path) != want:
-                problems.append(
-                    f"{rel}: checksum differs from audit record seq "
-                    f"{record['seq']} (the product was altered)"
-                )
-        if record["kind"] == "end":
-            catalog_sha = record["data"].get("catalog_sha256")
-    catalog = out_dir / "catalog.json"
-    if catalog_sha is not None:
-        checked += 1
-        if not catalog.exists() or sha256_file(catalog) != catalog_sha:
-            problems.append("catalog.json: checksum differs from the end record")
-    return VerifyResult(not problems, problems, checked)
+    out["gdal"] = str(rasterio.__gdal_version__)
+    return out

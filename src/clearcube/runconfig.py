@@ -10,20 +10,50 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .config import MaskConfig, read_toml
 from .errors import ConfigError
 
-__all__ = ["CompositeOptions", "LoadOptions", "RunConfig", "SearchOptions", "load_run_config"]
+__all__ = [
+    "CompositeOptions",
+    "LoadOptions",
+    "RunConfig",
+    "SearchOptions",
+    "default_config_path",
+    "load_run_config",
+]
 
 
-class SearchOptions(BaseModel):
-    """``[search]``: what :func:`clearcube.search` is asked."""
+class _Table(BaseModel):
+    """A table of the run config: built from Python, a wrong value is a one-line ConfigError
+    naming the table (from TOML, :func:`load_run_config` names the file too)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    _table: ClassVar[str] = ""
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(_squash(exc, f"invalid {self._table} options")) from None
+
+
+#: The engines a run config may name.
+ENGINES = ("native", "odc", "stackstac")
+
+
+def default_config_path() -> Path:
+    """The default run config: the demo catalog, offline (``configs/default.toml``)."""
+    return Path(__file__).resolve().parents[2] / "configs" / "default.toml"
+
+
+class SearchOptions(_Table):
+    """``[search]``: what :func:`clearcube.search` is asked."""
+
+    _table: ClassVar[str] = "[search]"
 
     source: str = "earth-search"
     bbox: tuple[float, float, float, float] | None = None
@@ -32,23 +62,69 @@ class SearchOptions(BaseModel):
     max_cloud: float | None = None
     limit: int | None = None
 
+    @property
+    def is_remote(self) -> bool:
+        """Whether the source is read over the network (a provider name or a URL)."""
+        return "://" in self.source or not (
+            self.source.endswith(".json") or "/" in self.source or "\\" in self.source
+        )
 
-class LoadOptions(BaseModel):
-    """``[load]``: how :func:`clearcube.load` builds the cube."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class LoadOptions(_Table):
+    """``[load]``: how the cube is built (also the options of :func:`clearcube.load`).
 
-    engine: Literal["odc", "stackstac", "native"] = "native"
+    Attributes
+    ----------
+    engine
+        ``native`` (windowed reads, exact nearest-neighbour placement, decode fused into the
+        read), ``odc`` (odc-stac) or ``stackstac``.
+    bands
+        Canonical band names to load as reflectance (see :mod:`clearcube.bands`).
+    chunks
+        Chunk size in pixels (y and x).
+    group_by
+        ``solar_day`` merges the scenes of one platform and solar day (adjacent tiles of a
+        pass) into one time step; ``none`` keeps one per scene.
+    check_assets
+        Open every QA asset's header first; an unreadable one becomes a recorded fallback.
+    gdal
+        Extra GDAL options for the reads (see :mod:`clearcube.gdal_env`).
+    allow_local_hrefs
+        Let items from a remote catalog point at local files (refused by default).
+    on_read_error
+        What :func:`clearcube.load` does with a window that cannot be read at compute:
+        ``raise`` an AssetReadError naming the item and href, or ``flag`` it NODATA |
+        UNREADABLE (never clear; counted as ``unreadable_px``). ``clearcube run`` always
+        flags and records the failure.
+    """
+
+    _table: ClassVar[str] = "[load]"
+
+    engine: str = "native"
     bands: tuple[str, ...] = ("red", "nir")
     chunks: int = Field(default=512, ge=16)
     group_by: Literal["none", "solar_day"] = "none"
-    check_assets: bool = True
+    check_assets: bool = False
+    gdal: dict[str, str] = Field(default_factory=dict)
+    allow_local_hrefs: bool = False
+    on_read_error: Literal["raise", "flag"] = "raise"
+
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, value: str) -> str:
+        if value not in ENGINES:
+            raise ValueError(f"unknown engine {value!r}; valid engines: {', '.join(ENGINES)}")
+        return value
+
+    @property
+    def chunks_yx(self) -> tuple[int, int]:
+        return (self.chunks, self.chunks)
 
 
-class CompositeOptions(BaseModel):
+class CompositeOptions(_Table):
     """``[composite]``: temporal composites written as COGs."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    _table: ClassVar[str] = "[composite]"
 
     period: str = "yearly"
     method: Literal["median", "medoid"] = "median"
@@ -110,10 +186,10 @@ def load_run_config(path: str | Path) -> RunConfig:
     mask = MaskConfig.from_mapping(doc.get("mask", {}), source=f"{path} [mask]")
     try:
         return RunConfig(
-            search=SearchOptions(**search),
-            load=LoadOptions(**doc.get("load", {})),
+            search=SearchOptions.model_validate(search),
+            load=LoadOptions.model_validate(doc.get("load", {})),
             mask=mask,
-            composite=CompositeOptions(**doc.get("composite", {})),
+            composite=CompositeOptions.model_validate(doc.get("composite", {})),
         )
     except ValidationError as exc:
         raise ConfigError(_squash(exc, str(path))) from None

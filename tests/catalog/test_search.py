@@ -98,7 +98,7 @@ def test_antimeridian_box(loaded_api, tmp_path):
 
 def test_search_then_load_over_http(loaded_api):
     found = search(DEMO_BBOX, "2024-07-01/2024-08-31", DEMO_COLLECTIONS, source=loaded_api["url"])
-    ds = cc.load(found, bbox=DEMO_BBOX, bands=("red",), engine="native", chunks=128)
+    ds = cc.load(found, bbox=DEMO_BBOX, options=cc.LoadOptions(bands=("red",), chunks=128))
     assert ds.sizes["time"] == len(found) == 3
     assert np.isfinite(ds["red"].values).any()
 

@@ -28,11 +28,12 @@ def cluster_client():
 def test_cluster_equals_threads(engine, scl_tiles, cluster_client):
     items = (scl_tiles["T21"][0], scl_tiles["T22"][0])
     geobox = GeoBox.from_bbox((829000, 9695000, 836000, 9699000), crs="EPSG:32721", resolution=20)
-    req = ReadRequest(
-        items=items,
-        asset="scl",
+    req = ReadRequest.from_items(
+        items,
+        "scl",
         geobox=geobox,
         dtype=np.dtype("uint8"),
+        fill=0,
         nodata=0,
         chunks_yx=(64, 64),
         gdal=gdal_options(),

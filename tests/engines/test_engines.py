@@ -16,11 +16,12 @@ ENGINES = ["odc", "stackstac", "native"]
 
 
 def request(items, geobox, chunks=(64, 64)):
-    return ReadRequest(
-        items=tuple(items),
-        asset="scl",
+    return ReadRequest.from_items(
+        tuple(items),
+        "scl",
         geobox=geobox,
         dtype=np.dtype("uint8"),
+        fill=0,
         nodata=0,
         chunks_yx=chunks,
         gdal=gdal_options(),

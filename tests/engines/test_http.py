@@ -26,11 +26,12 @@ def http_item(scl_tiles, nginx):
 
 
 def read(engine, item, **gdal):
-    req = ReadRequest(
-        items=(item,),
-        asset="scl",
+    req = ReadRequest.from_items(
+        (item,),
+        "scl",
         geobox=GRID,
         dtype=np.dtype("uint8"),
+        fill=0,
         nodata=0,
         chunks_yx=(64, 64),
         gdal=gdal_options(gdal),

@@ -13,8 +13,9 @@ import rasterio
 import xarray as xr
 
 import clearcube as cc
-from clearcube.run import run, verify
+from clearcube.run import run
 from clearcube.runconfig import load_run_config
+from clearcube.verify import verify
 
 from .._cli import cli
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CatalogError
 from ._filters import BBoxLike, DatetimeLike, normalise
 from .providers import PROVIDERS, Provider, get_provider, modifier_for
 
-__all__ = ["PROVIDERS", "Provider", "search"]
+if TYPE_CHECKING:
+    from ..runconfig import SearchOptions
+
+__all__ = ["PROVIDERS", "Found", "Provider", "find", "search"]
 
 
 def _is_static(source: str) -> bool:
@@ -88,3 +92,55 @@ def search(
 
     found = list(search_api(url, f, modifier=modifier_for(provider)))
     return pystac.ItemCollection(found, clone_items=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Found:
+    """The search stage's output.
+
+    Attributes
+    ----------
+    options
+        What was asked.
+    items
+        The matching items (pystac), in the order the source returned them.
+    """
+
+    options: SearchOptions
+    items: tuple[Any, ...]
+
+    def record(self) -> dict[str, Any]:
+        """The audit record of the search."""
+        from ..errors import scrub_href
+
+        s = self.options
+        return {
+            "source": scrub_href(s.source),
+            "bbox": s.bbox,
+            "datetime": s.datetime,
+            "items": len(self.items),
+            "ids": [i.id for i in self.items],
+        }
+
+
+def find(options: SearchOptions) -> Found:
+    """The search stage: :func:`search` with a run's ``[search]`` options.
+
+    Raises
+    ------
+    CatalogError
+        The source cannot be searched, or the search found nothing.
+    """
+    items = search(
+        bbox=options.bbox,
+        datetime=options.datetime,
+        collections=options.collections,
+        source=options.source,
+        max_cloud=options.max_cloud,
+        limit=options.limit,
+    )
+    if not items:
+        raise CatalogError(
+            f"the search of {options.source} found no items; widen the bbox, dates or max_cloud"
+        )
+    return Found(options, tuple(items))

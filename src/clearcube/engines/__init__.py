@@ -1,13 +1,35 @@
-"""Loader engines: the libraries that turn (items, asset, grid) into a lazy (time, y, x) array.
+"""Loader engines: the libraries that turn (sources, asset, grid) into a lazy (time, y, x) array.
 
-Every engine implements :class:`Engine`. clearcube asks them only for raw values of one asset
-per item, with nearest resampling and the asset's own dtype and nodata, one time slice per item
-in the given order; grouping, decoding, scaling and masking happen in :mod:`clearcube.cube`,
-identically for every engine.
+Every engine implements :class:`Engine`: it reads the window of one source that covers a row
+of output chunks; the dask graph around those reads (footprint ranges, chosen windows,
+failures as data) is shared (:mod:`clearcube.engines.windows`). clearcube asks engines only for
+raw values (or decoded flags) of one asset per source, with the asset's own dtype and the fill
+of its encoding, one time slice per source in the given order; grouping, scaling and masking
+happen in :mod:`clearcube.cube`, identically for every engine.
 """
 
 from __future__ import annotations
 
-from ._base import Engine, ReadRequest, get_engine, list_engines
+from ._base import (
+    ChunkGrid,
+    Engine,
+    Read,
+    ReadFailure,
+    ReadRequest,
+    Source,
+    get_engine,
+    list_engines,
+    register,
+)
 
-__all__ = ["Engine", "ReadRequest", "get_engine", "list_engines"]
+__all__ = [
+    "ChunkGrid",
+    "Engine",
+    "Read",
+    "ReadFailure",
+    "ReadRequest",
+    "Source",
+    "get_engine",
+    "list_engines",
+    "register",
+]

@@ -4,13 +4,10 @@ that covers that row and place it into each chunk with the exact nearest-neighbo
 - The index map of (source grid, output chunk) is computed once per process and reused for
   every date of the same tile or path/row (their grids repeat exactly). Same-CRS, axis-aligned
   grids reduce to two 1-D index vectors (slicing/repeat), with no coordinate transform at all.
-- Graph construction costs O(items + chunks): each item's footprint is turned into a range of
-  chunk indices once; chunks outside every footprint become a constant fill.
-- One read task per (time slice, row of chunks the item covers), each chunk a ``getitem`` of
-  it: a COG is fetched with one request per source block row, so reading a row of chunks at
-  once costs as many round trips as one chunk. Tasks are independent, so the array runs
-  unchanged on dask.distributed. Each thread keeps its last two datasets open
-  (``gdal_env.open_dataset``), so consecutive reads of one file do not reopen it.
+- The graph (one read task per source and row of output chunks, chunks outside every footprint
+  a constant fill) is the one every engine shares (:mod:`clearcube.engines.windows`). Each
+  thread keeps its last two datasets open (``gdal_env.open_dataset``), so consecutive reads of
+  one file do not reopen it.
 - When the output pixel is more than twice the source pixel, the window is read from the
   coarsest overview level not coarser than the output (the level GDAL itself would pick), and
   placed exactly on that level's grid; up to 2x, full resolution.
@@ -18,39 +15,26 @@ that covers that row and place it into each chunk with the exact nearest-neighbo
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import getitem
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import xarray as xr
 from affine import Affine
 
 from ..config import MaskConfig
-from ..errors import AssetReadError, scrub_href, scrub_message
+from ..errors import AssetReadError, ConfigError, scrub_href, scrub_message
 from ..flags import FLAG_DTYPE, Flag
 from ..gdal_env import drop_dataset, open_dataset, rio_env
 from ..sensors import Encoding, decode_block
-from ._base import ReadRequest, item_times
+from ._base import ChunkGrid, Source
 from .placement import source_pixel_index
+from .windows import WindowEngine
 
 __all__ = ["NativeEngine"]
-
-
-@dataclass(frozen=True)
-class _Grid:
-    crs: str
-    transform: tuple[float, float, float, float, float, float]
-    shape_yx: tuple[int, int]
-
-    @property
-    def affine(self) -> Affine:
-        return Affine(*self.transform)
 
 
 Index = slice | npt.NDArray[np.intp]
@@ -93,7 +77,7 @@ def _axis_aligned(t: Affine) -> bool:
 #: Bytes of index maps kept per process (least recently used dropped first). A reprojected
 #: 1024 x 1024 chunk costs 4 MB (one int32 per output pixel); a same-CRS one a few kB.
 PLACEMENT_CACHE_BYTES = 128 * 2**20
-_placements: OrderedDict[tuple[_Grid, _Grid], _Placement | None] = OrderedDict()
+_placements: OrderedDict[tuple[ChunkGrid, ChunkGrid], _Placement | None] = OrderedDict()
 _placements_bytes = [0]
 _placements_lock = threading.Lock()
 
@@ -105,7 +89,7 @@ def _nbytes(place: _Placement | None) -> int:
     return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
 
 
-def _placement(src: _Grid, dst: _Grid) -> _Placement | None:
+def _placement(src: ChunkGrid, dst: ChunkGrid) -> _Placement | None:
     """The index map of (source grid, output chunk), computed once and cached."""
     key = (src, dst)
     with _placements_lock:
@@ -123,7 +107,7 @@ def _placement(src: _Grid, dst: _Grid) -> _Placement | None:
     return place
 
 
-def _compute_placement(src: _Grid, dst: _Grid) -> _Placement | None:
+def _compute_placement(src: ChunkGrid, dst: ChunkGrid) -> _Placement | None:
     from .placement import _same_crs
 
     s, d = src.affine, dst.affine
@@ -187,7 +171,7 @@ def _linear_units(crs: str) -> str | None:
     return units.pop() if len(units) == 1 else None
 
 
-def _overview_level(ds: Any, src_crs: str, dst: _Grid) -> int | None:
+def _overview_level(ds: Any, src_crs: str, dst: ChunkGrid) -> int | None:
     """The overview level to read for ``dst``, or None for full resolution.
 
     Overviews are used only when the output pixel is more than twice the source pixel (both
@@ -216,9 +200,10 @@ def _overview_level(ds: Any, src_crs: str, dst: _Grid) -> int | None:
 def _read_row(
     item_id: str,
     href: str,
-    grids: tuple[_Grid, ...],
+    grids: tuple[ChunkGrid, ...],
     dtype: str,
-    nodata: float,
+    fill: float,
+    nodata: float | None,
     gdal: tuple[tuple[str, str], ...],
     decode: tuple[Encoding, MaskConfig] | None = None,
 ) -> list[npt.NDArray[Any]]:
@@ -226,8 +211,10 @@ def _read_row(
     (``grids``, left to right) and place it into each chunk; with ``decode``, return flags
     decoded chunk by chunk in the same task (no intermediate QA cube).
 
-    One window per row of chunks rather than per chunk: a remote COG is fetched with one
-    request per source block row, so a row of n chunks costs n times fewer round trips.
+    Pixels outside the raster, and pixels equal to ``nodata`` or to the file's own nodata tag,
+    hold ``fill`` (decoded: NODATA). One window per row of chunks rather than per chunk: a
+    remote COG is fetched with one request per source block row, so a row of n chunks costs n
+    times fewer round trips.
     """
     import rasterio.errors
     from rasterio.windows import Window
@@ -235,7 +222,7 @@ def _read_row(
     if decode is not None:
         outs = [np.full((1, *g.shape_yx), Flag.NODATA, dtype=FLAG_DTYPE) for g in grids]
     else:
-        outs = [np.full((1, *g.shape_yx), nodata, dtype=dtype) for g in grids]
+        outs = [np.full((1, *g.shape_yx), fill, dtype=dtype) for g in grids]
     try:
         with rio_env(dict(gdal)):
             ds = open_dataset(href, None, gdal)
@@ -244,7 +231,7 @@ def _read_row(
             if level is not None:
                 ds = open_dataset(href, level, gdal)
             t = ds.transform
-            src = _Grid(crs, (t.a, t.b, t.c, t.d, t.e, t.f), (ds.height, ds.width))
+            src = ChunkGrid(crs, (t.a, t.b, t.c, t.d, t.e, t.f), (ds.height, ds.width))
             places = [_placement(src, g) for g in grids]
             used = [p for p in places if p is not None]
             if not used:
@@ -252,18 +239,23 @@ def _read_row(
             r0, r1 = min(p.row0 for p in used), max(p.row1 for p in used)
             c0, c1 = min(p.col0 for p in used), max(p.col1 for p in used)
             data = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
+            tagged = ds.nodata
     except rasterio.errors.RasterioError as exc:
         drop_dataset(href)
         reason = scrub_message(exc, href)
         raise AssetReadError(
             f"{item_id}: cannot read {scrub_href(href)}: {reason}; check the URL and the "
-            "server, or exclude the item"
+            "server, or exclude the item",
+            cause=reason,
         ) from None
+    for value in {nodata, tagged}:
+        if value is not None and value == value and value != fill:
+            data = np.where(data == value, np.asarray(fill, dtype=data.dtype), data)
     for k, place in enumerate(places):
         if place is None:
             continue
         window = data[place.row0 - r0 : place.row1 - r0, place.col0 - c0 : place.col1 - c0]
-        outs[k] = _fill_chunk(outs[k], window, place, nodata, decode)
+        outs[k] = _fill_chunk(outs[k], window, place, fill, decode)
     return outs
 
 
@@ -305,136 +297,26 @@ def _place(out: npt.NDArray[Any], data: npt.NDArray[Any], place: _Placement) -> 
     out[0, place.out_rows, place.out_cols] = block
 
 
-def _footprint_chunk_ranges(
-    item: Any, geobox: Any, chunks_yx: tuple[int, int], n_tiles_yx: tuple[int, int]
-) -> tuple[range, range]:
-    """Chunk index ranges (y, x) the item's footprint can touch (bounding boxes only)."""
-    from ..grid import lonlat_bounds_in
-
-    crs = f"EPSG:{geobox.crs.epsg}" if geobox.crs.epsg else geobox.crs.to_wkt()
-    box = lonlat_bounds_in(item.geometry, item.bbox, crs)
-    if box is None:
-        return range(n_tiles_yx[0]), range(n_tiles_yx[1])
-    left, bottom, right, top = box
-    inv = ~geobox.affine
-    corners = [
-        (inv.a * x + inv.b * y + inv.c, inv.d * x + inv.e * y + inv.f)
-        for x in (left, right)
-        for y in (bottom, top)
-    ]
-    cols = [c for c, _ in corners]
-    rows = [r for _, r in corners]
-    cy, cx = chunks_yx
-    iy0 = max(0, math.floor((min(rows) - 1) / cy))
-    iy1 = min(n_tiles_yx[0], math.floor((max(rows) + 1) / cy) + 1)
-    ix0 = max(0, math.floor((min(cols) - 1) / cx))
-    ix1 = min(n_tiles_yx[1], math.floor((max(cols) + 1) / cx) + 1)
-    return range(iy0, iy1), range(ix0, ix1)
-
-
-class NativeEngine:
+class NativeEngine(WindowEngine):
     """Windowed reads and exact nearest-neighbour placement (nearest resampling only)."""
 
     name = "native"
 
-    def read(self, request: ReadRequest) -> xr.DataArray:
-        return self._build(request, None)
-
-    def read_flags(
-        self, request: ReadRequest, encoding: Encoding, config: MaskConfig
-    ) -> xr.DataArray:
-        """Like :meth:`read`, but each task reads and decodes its chunk into uint16 flags
-        (no-data and pixels outside every source are NODATA)."""
-        return self._build(request, (encoding, config))
-
-    def _build(
-        self, request: ReadRequest, decode: tuple[Encoding, MaskConfig] | None
-    ) -> xr.DataArray:
-        import dask.array as da
-        from dask.base import tokenize
-        from dask.highlevelgraph import HighLevelGraph
-
-        if request.resampling != "nearest":
-            raise ValueError("the native engine places pixels by nearest neighbour only")
-        geobox = request.geobox
-        ny, nx = geobox.shape.y, geobox.shape.x
-        cy, cx = min(request.chunks_yx[0], ny), min(request.chunks_yx[1], nx)
-        ychunks = tuple(min(cy, ny - i) for i in range(0, ny, cy))
-        xchunks = tuple(min(cx, nx - i) for i in range(0, nx, cx))
-        if geobox.crs is None:
-            raise ValueError("the output grid has no CRS")
-        crs = geobox.crs.to_wkt() if geobox.crs.epsg is None else f"EPSG:{geobox.crs.epsg}"
-        aff = geobox.affine
-        dtype = np.dtype(request.dtype).str
-        gdal = tuple(sorted(request.gdal.items()))
-        hrefs = [item.assets[request.asset].href for item in request.items]
-        decode_key = None if decode is None else (decode[0].name, decode[1].digest())
-        name = ("native-flags-" if decode else "native-read-") + tokenize(
-            hrefs,
-            tuple(aff)[:6],
-            (ny, nx),
-            crs,
-            (cy, cx),
-            dtype,
-            request.nodata,
-            gdal,
-            decode_key,
-        )
-        out_dtype = FLAG_DTYPE if decode is not None else np.dtype(request.dtype)
-        fill = int(Flag.NODATA) if decode is not None else request.nodata
-        dsk: dict[tuple[Any, ...], Any] = {}
-        row_name = name + "-row"
-        for t, item in enumerate(request.items):
-            yr, xr_ = _footprint_chunk_ranges(item, geobox, (cy, cx), (len(ychunks), len(xchunks)))
-            for iy, h in enumerate(ychunks):
-                inside = xr_ if iy in yr else range(0)  # chunk columns this item covers
-                if inside:
-                    dy = iy * cy
-                    grids = []
-                    for ix in inside:
-                        dx = ix * cx
-                        t0 = Affine(
-                            aff.a,
-                            aff.b,
-                            aff.c + aff.a * dx + aff.b * dy,
-                            aff.d,
-                            aff.e,
-                            aff.f + aff.d * dx + aff.e * dy,
-                        )
-                        grids.append(
-                            _Grid(crs, (t0.a, t0.b, t0.c, t0.d, t0.e, t0.f), (h, xchunks[ix]))
-                        )
-                    dsk[(row_name, t, iy)] = (
-                        _read_row,
-                        item.id,
-                        hrefs[t],
-                        tuple(grids),
-                        dtype,
-                        request.nodata,
-                        gdal,
-                        decode,
-                    )
-                for ix, w in enumerate(xchunks):
-                    if ix in inside:
-                        dsk[(name, t, iy, ix)] = (getitem, (row_name, t, iy), ix - inside.start)
-                    else:
-                        dsk[(name, t, iy, ix)] = (np.full, (1, h, w), fill, out_dtype.str)
-        graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
-        arr = da.Array(
-            graph,
-            name,
-            chunks=((1,) * len(request.items), ychunks, xchunks),
-            dtype=out_dtype,
-        )
-        coords = geobox.coords
-        return xr.DataArray(
-            arr,
-            dims=("time", "y", "x"),
-            coords={
-                "time": item_times(request.items),
-                "y": coords["y"].values,
-                "x": coords["x"].values,
-            },
-            name="flags" if decode is not None else request.asset,
-            attrs={"nodata": fill},
-        )
+    def read_row(
+        self,
+        source: Source,
+        grids: tuple[ChunkGrid, ...],
+        *,
+        dtype: str,
+        fill: float,
+        nodata: float | None,
+        resampling: str,
+        gdal: tuple[tuple[str, str], ...],
+        decode: tuple[Encoding, MaskConfig] | None,
+    ) -> list[npt.NDArray[Any]]:
+        if resampling != "nearest":
+            raise ConfigError(
+                f"the native engine places pixels by nearest neighbour only, not {resampling!r};"
+                " use engine='odc' for other resampling"
+            )
+        return _read_row(source.id, source.href, grids, dtype, fill, nodata, gdal, decode)

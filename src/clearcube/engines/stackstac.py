@@ -1,91 +1,93 @@
-"""The stackstac engine.
+"""The stackstac engine: each window read by ``stackstac.stack`` (GDAL's warper).
 
 Measured pitfalls handled here (DESIGN.md): stackstac 0.5 reads only ``proj:epsg`` (pystac 1.15
-writes ``proj:code``), so items get ``proj:epsg`` from ``proj:code`` on a copy; without explicit
-bounds it derives a shifted grid, so the geobox's exact bounds are passed with
-``snap_bounds=False``; ``fill_value`` must be of the output dtype; coordinates must label pixel
-centres (``xy_coords="center"``) to match odc-geo.
+writes ``proj:code``), so the rebuilt item carries ``proj:epsg``; without explicit bounds it
+derives a shifted grid, so the window's exact bounds are passed with ``snap_bounds=False``;
+``fill_value`` must be of the output dtype; coordinates must label pixel centres
+(``xy_coords="center"``) to match odc-geo.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
+import numpy.typing as npt
 
 from ..errors import GridError
-from ._base import ReadRequest, item_times
+from ._base import ChunkGrid, Source
+from .windows import (
+    LIBRARY_ERRORS,
+    WindowEngine,
+    library_failure,
+    split_row,
+    stac_item,
+    without_nodata,
+)
+
+if TYPE_CHECKING:
+    from ..config import MaskConfig
+    from ..sensors import Encoding
 
 
-class StackstacEngine:
-    """Reads through ``stackstac.stack``."""
+class StackstacEngine(WindowEngine):
+    """Reads each (source, row of chunks) window through ``stackstac.stack``."""
 
     name = "stackstac"
 
-    def read(self, request: ReadRequest) -> xr.DataArray:
+    def read_row(
+        self,
+        source: Source,
+        grids: tuple[ChunkGrid, ...],
+        *,
+        dtype: str,
+        fill: float,
+        nodata: float | None,
+        resampling: str,
+        gdal: tuple[tuple[str, str], ...],
+        decode: tuple[Encoding, MaskConfig] | None,
+    ) -> list[npt.NDArray[Any]]:
         import stackstac
+        from pyproj import CRS
         from rasterio.enums import Resampling
 
-        geobox = request.geobox
-        epsg = geobox.crs.epsg if geobox.crs is not None else None
+        first = grids[0]
+        epsg = CRS.from_user_input(first.crs).to_epsg()
         if epsg is None:
             raise GridError(
-                f"the stackstac engine needs an output CRS with an EPSG code, got {geobox.crs}; "
-                "use engine='odc' or an EPSG CRS"
+                f"the stackstac engine needs an output CRS with an EPSG code, got {first.crs}; "
+                "use engine='native' or 'odc'"
             )
-        res_x, res_y = geobox.resolution.x, geobox.resolution.y
-        if abs(abs(res_x) - abs(res_y)) > 1e-9 * abs(res_x):
-            raise GridError("the stackstac engine needs square pixels; use engine='odc'")
-        box = geobox.extent.boundingbox
-        cy, cx = request.chunks_yx
-        items = [_with_epsg(item) for item in request.items]
-        env = stackstac.DEFAULT_GDAL_ENV.updated(always=dict(request.gdal))
-        arr = stackstac.stack(
-            items,
-            assets=[request.asset],
-            epsg=epsg,
-            resolution=abs(res_x),
-            bounds=(box.left, box.bottom, box.right, box.top),
-            snap_bounds=False,
-            resampling=Resampling[request.resampling],
-            chunksize=(1, 1, cy, cx),
-            dtype=np.dtype(request.dtype),
-            fill_value=np.dtype(request.dtype).type(request.nodata),
-            rescale=False,
-            xy_coords="center",
-            sortby_date=False,
-            properties=False,
-            band_coords=False,
-            gdal_env=env,
-            errors_as_nodata=(),
-        )
-        if arr.sizes["time"] != len(items):
-            raise GridError(
-                "stackstac dropped items that do not overlap the grid; filter items by "
-                "footprint before reading"
+        t = first.affine
+        if t.b != 0 or t.d != 0 or abs(abs(t.a) - abs(t.e)) > 1e-9 * abs(t.a):
+            raise GridError("the stackstac engine needs square north-up pixels; use 'native'")
+        height = first.shape_yx[0]
+        width = sum(g.shape_yx[1] for g in grids)
+        left, top = t.c, t.f
+        right, bottom = left + t.a * width, top + t.e * height
+        np_dtype = np.dtype(dtype)
+        env = stackstac.DEFAULT_GDAL_ENV.updated(always=dict(gdal))
+        try:
+            arr = stackstac.stack(
+                [stac_item(source, dtype, nodata, epsg=True)],
+                assets=[source.asset],
+                epsg=epsg,
+                resolution=abs(t.a),
+                bounds=(left, bottom, right, top),
+                snap_bounds=False,
+                resampling=Resampling[resampling],
+                chunksize=(1, 1, height, width),
+                dtype=np_dtype,
+                fill_value=np_dtype.type(fill),
+                rescale=False,
+                xy_coords="center",
+                sortby_date=False,
+                properties=False,
+                band_coords=False,
+                gdal_env=env,
+                errors_as_nodata=(),
             )
-        out: xr.DataArray = arr.isel(band=0, drop=True)
-        out = out.assign_coords(time=item_times(request.items))
-        keep = {"time", "y", "x"}
-        out = out.drop_vars([c for c in out.coords if c not in keep])
-        out.attrs = {"nodata": request.nodata}
-        named: xr.DataArray = out.rename(request.asset)
-        return named
-
-
-def _with_epsg(item: Any) -> Any:
-    props = item.properties
-    if "proj:epsg" in props and props["proj:epsg"] is not None:
-        return item
-    code = props.get("proj:code")
-    assets = item.assets.values()
-    if code is None:
-        code = next(
-            (a.extra_fields.get("proj:code") for a in assets if "proj:code" in a.extra_fields), None
-        )
-    if code is None or not str(code).upper().startswith("EPSG:"):
-        return item
-    clone = item.clone()
-    clone.properties["proj:epsg"] = int(str(code).split(":")[1])
-    return clone
+            row = np.asarray(arr.isel(band=0).data.compute(scheduler="synchronous"))
+        except LIBRARY_ERRORS as exc:
+            raise library_failure(source, exc) from None
+        return split_row(without_nodata(row, nodata, fill), grids, decode)

@@ -6,12 +6,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import scrub_href
-from ._files import atomic_path
+from ..layout import RunLayout
+from ._files import atomic_path, multihash_sha256
 
-__all__ = ["write_catalog"]
+if TYPE_CHECKING:
+    from ..plan import Planned
+    from ..runconfig import RunConfig
+    from .composites import CompositeProduct
+
+__all__ = ["catalog_products", "write_catalog"]
+
+COG = "image/tiff; application=geotiff; profile=cloud-optimized"
 
 _EXTENSIONS = [
     "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
@@ -25,8 +33,78 @@ def _bbox_geometry(bbox: Sequence[float]) -> dict[str, Any]:
     return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
 
 
+def catalog_products(
+    layout: RunLayout,
+    cfg: RunConfig,
+    planned: Planned,
+    composites: Sequence[CompositeProduct],
+    bands: Sequence[str],
+) -> dict[str, Any]:
+    """The keyword arguments of :func:`write_catalog` for a run's products."""
+    from .. import __version__
+
+    def asset(path: Path, media: str, role: str, title: str | None = None) -> dict[str, Any]:
+        out = {
+            "href": layout.rel(path),
+            "type": media,
+            "roles": [role],
+            "checksum": multihash_sha256(path),
+        }
+        if title is not None:
+            out["title"] = title
+        return out
+
+    used_times = [s.time for s in planned.slices]
+    products: dict[str, dict[str, Any]] = {
+        "masked-cube": {
+            "assets": {
+                "cube": asset(layout.cube, "application/vnd+zarr", "data"),
+                "scenes": asset(layout.scenes, "text/csv", "metadata"),
+                "report": asset(layout.report, "text/html", "overview"),
+            },
+            "properties": {"clearcube:scenes": len(planned.slices)},
+        }
+    }
+    n_used = sum(len(c.scenes) for c in composites)
+    for c in composites:
+        products[f"composite-{c.label}"] = {
+            "assets": {
+                "reflectance": asset(
+                    c.reflectance,
+                    COG,
+                    "data",
+                    f"{cfg.composite.method} of clear {', '.join(bands)}",
+                ),
+                "clear_count": asset(c.clear_count, COG, "data", "clear observations per pixel"),
+            },
+            "properties": {"clearcube:period": c.label, "clearcube:scenes": n_used},
+        }
+    import numpy as np
+
+    times = np.array(used_times, dtype="datetime64[s]")
+    bbox = cfg.search.bbox or tuple(planned.geobox.geographic_extent.boundingbox)
+    return {
+        "run_id": cfg.digest()[:12],
+        "bbox": bbox,
+        "interval": (str(times.min()) + "Z", str(times.max()) + "Z"),
+        "crs": planned.crs,
+        "products": products,
+        "sources": [_source_href(s) for s in planned.scenes],
+        "processing": {
+            "software": {"clearcube": __version__},
+            "lineage": "clearcube run: search, QA decoding to sensor-neutral flags, dilation, "
+            "cloud fractions over valid pixels, routing, composites",
+            "config_digest": cfg.digest(),
+        },
+    }
+
+
+def _source_href(scene: Any) -> str:
+    return str(scene.self_href or scene.id)
+
+
 def write_catalog(
-    out_dir: Path,
+    layout: RunLayout,
     *,
     run_id: str,
     bbox: Sequence[float],
@@ -36,14 +114,14 @@ def write_catalog(
     sources: Sequence[str],
     processing: Mapping[str, Any],
 ) -> Path:
-    """Write ``catalog.json`` and one item JSON per product under ``out_dir/stac``.
+    """Write ``catalog.json`` and one item JSON per product under ``stac/``.
 
     ``products`` maps an item id to ``{"assets": {key: {"href", "type", "roles", "checksum",
-    "title"}}, "properties": {...}}``; hrefs are relative to ``out_dir``.
+    "title"}}, "properties": {...}}``; hrefs are relative to the run folder.
     """
     links = [{"rel": "root", "href": "./catalog.json", "type": "application/json"}]
     for item_id, product in products.items():
-        item_path = out_dir / "stac" / f"{item_id}.json"
+        item_path = layout.stac_item(item_id)
         assets = {}
         for key, asset in product["assets"].items():
             assets[key] = {
@@ -91,7 +169,7 @@ def write_catalog(
         "decision and `clearcube verify` re-checks the chain and checksums.",
         "links": links,
     }
-    path = out_dir / "catalog.json"
+    path = layout.catalog
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(catalog, indent=1))
     return path

@@ -1,51 +1,170 @@
-"""The masked datacube as Zarr (format 3), chunked like the computation, grid recoverable."""
+"""The masked datacube as Zarr (format 3), written in the passes of the stages that compute it.
+
+The screen stage writes ``flags`` and ``clear`` (and, for grouped slices, ``member``: which
+scene supplies each pixel), the read stage the reflectance bands of the used scenes (chunks
+without a clear pixel are never written: they read back as NaN), and the run finishes the
+store with the per-scene coordinates that are known only at the end (``decision``). The store
+is built in a temporary folder next to its final place and moved there in one rename.
+
+The CRS travels the CF way (a ``spatial_ref`` variable with ``crs_wkt`` and ``GeoTransform``,
+which odc-geo and rioxarray both read), string coordinates are stored as variable-length
+strings, and every variable keeps the chunks of the computation.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from ._files import atomic_path
-
-__all__ = ["write_cube"]
+__all__ = ["CubeStore", "open_cube", "write_cube"]
 
 
-def write_cube(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write ``ds`` to a Zarr v3 store, atomically.
+def _spatial_ref(geobox: Any) -> xr.DataArray:
+    a = geobox.affine
+    wkt = geobox.crs.to_wkt()
+    return xr.DataArray(
+        np.int32(geobox.crs.epsg or 0),
+        attrs={
+            "crs_wkt": wkt,
+            "spatial_ref": wkt,
+            "GeoTransform": f"{a.c} {a.a} {a.b} {a.f} {a.d} {a.e}",
+            "grid_mapping_name": "transverse_mercator" if "UTM" in wkt else "",
+        },
+    )
 
-    The CRS travels the CF way (a ``spatial_ref`` variable with ``crs_wkt`` and
-    ``GeoTransform``, which odc-geo and rioxarray both read), string coordinates are stored as
-    variable-length strings, and every variable keeps the chunks of the computation.
-    """
-    path = Path(path)
+
+def _prepared(ds: xr.Dataset, geobox: Any) -> xr.Dataset:
+    """``ds`` ready for Zarr: CF grid mapping, variable-length strings, no stale encodings."""
     out = ds.copy()
     for name in list(out.coords):
         if out[name].dtype.kind == "U":
             # variable-length strings: zarr v3 specifies them, fixed-width unicode it does not
             out[name] = out[name].astype(object)
-    geobox = ds.odc.geobox
     if geobox is not None:
-        a = geobox.affine
         out = out.drop_vars("spatial_ref", errors="ignore")
-        out.coords["spatial_ref"] = xr.DataArray(
-            np.int32(geobox.crs.epsg or 0),
-            attrs={
-                "crs_wkt": geobox.crs.to_wkt(),
-                "spatial_ref": geobox.crs.to_wkt(),
-                "GeoTransform": f"{a.c} {a.a} {a.b} {a.f} {a.d} {a.e}",
-                "grid_mapping_name": "transverse_mercator" if "UTM" in geobox.crs.to_wkt() else "",
-            },
-        )
+        out.coords["spatial_ref"] = _spatial_ref(geobox)
         for var in out.data_vars:
             out[var].attrs["grid_mapping"] = "spatial_ref"
-    for var in out.data_vars:
+    for var in out.variables:
         out[var].encoding = {}
     out.attrs = {k: v for k, v in out.attrs.items() if isinstance(v, str | int | float)}
     out.attrs["Conventions"] = "CF-1.8"
+    return out
+
+
+class CubeStore:
+    """A Zarr cube under construction in a temporary folder next to ``final``.
+
+    Parameters
+    ----------
+    final
+        Where the finished store goes (``cube.zarr`` of the run folder).
+    geobox
+        The grid of every variable.
+    """
+
+    def __init__(self, final: Path, geobox: Any) -> None:
+        self.final = Path(final)
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = Path(
+            tempfile.mkdtemp(prefix=f".{self.final.name}.", suffix=".tmp", dir=self.final.parent)
+        )
+        self.path = self._tmp / self.final.name
+        self.geobox = geobox
+
+    def write_screen(
+        self, flags: xr.DataArray, clear: xr.DataArray, member: xr.DataArray | None
+    ) -> Any:
+        """Create the store with the flags pass (lazy: a dask collection to compute)."""
+        data: dict[str, xr.DataArray] = {"flags": flags, "clear": clear}
+        if member is not None:
+            data["member"] = member
+        ds = _prepared(xr.Dataset(data), self.geobox)
+        return ds.to_zarr(self.path, mode="w", zarr_format=3, consolidated=False, compute=False)
+
+    def write_bands(self, bands: Mapping[str, xr.DataArray]) -> Any:
+        """Add the reflectance bands (lazy: a dask collection to compute)."""
+        ds = _prepared(xr.Dataset(dict(bands)), self.geobox)
+        keep = [v for v in ds.variables if v in bands or v == "spatial_ref"]
+        ds = ds[keep] if keep else ds
+        return ds.to_zarr(self.path, mode="a", zarr_format=3, consolidated=False, compute=False)
+
+    def open(self) -> xr.Dataset:
+        """The store as written so far (lazy), with its grid."""
+        return open_cube(self.path)
+
+    def complete(
+        self, coords: Mapping[str, Sequence[Any]], attrs: Mapping[str, str | int | float]
+    ) -> None:
+        """Add the per-time coordinates known only at the end, and the attributes."""
+        import zarr
+
+        group = zarr.open_group(self.path, mode="r+", zarr_format=3)
+        for name, values in coords.items():
+            arr = np.asarray(values)
+            if arr.dtype.kind in "UO":
+                arr = np.asarray([str(v) for v in values], dtype=object)
+                target = group.create_array(
+                    name, shape=arr.shape, dtype=str, dimension_names=["time"], overwrite=True
+                )
+            else:
+                target = group.create_array(
+                    name,
+                    shape=arr.shape,
+                    dtype=arr.dtype,
+                    dimension_names=["time"],
+                    overwrite=True,
+                )
+            target[:] = arr
+        names = list(coords)
+        for var in group.array_keys():
+            if var in names or var in ("time", "y", "x", "spatial_ref"):
+                continue
+            node = group[var]
+            dims = getattr(node.metadata, "dimension_names", None) or ()
+            if "time" not in dims:
+                continue
+            listed = str(node.attrs.get("coordinates", "")).split()
+            node.attrs["coordinates"] = " ".join(dict.fromkeys([*listed, *names]))
+        group.attrs.update(dict(attrs))
+
+    def move_into_place(self) -> Path:
+        """Replace ``final`` with the completed store (one rename)."""
+        if self.final.exists():
+            shutil.rmtree(self.final)
+        os.replace(self.path, self.final)
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        return self.final
+
+    def discard(self) -> None:
+        """Remove the unfinished store."""
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def open_cube(path: str | Path) -> xr.Dataset:
+    """A cube written by clearcube, lazily, with its grid (``ds.odc.geobox``)."""
+    from odc.geo.xr import assign_crs
+
+    ds = xr.open_zarr(path, consolidated=False)
+    crs = ds["spatial_ref"].attrs.get("crs_wkt") if "spatial_ref" in ds.variables else None
+    out: xr.Dataset = assign_crs(ds, crs) if crs else ds
+    return out
+
+
+def write_cube(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write a whole (lazy) cube, e.g. from :func:`clearcube.load`, to a Zarr v3 store,
+    atomically."""
+    from ._files import atomic_path
+
+    path = Path(path)
+    out = _prepared(ds, ds.odc.geobox)
     with atomic_path(path) as tmp:
-        kwargs: dict[str, Any] = {"mode": "w", "consolidated": False}
-        out.to_zarr(tmp, zarr_format=3, **kwargs)
+        out.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False)
     return path

@@ -115,6 +115,18 @@ class ScenePlan:
         """Native pixel size of the QA band."""
         return self.qa_grid.res_yx
 
+    @property
+    def footprint(self) -> Mapping[str, Any] | None:
+        """The item's GeoJSON geometry (lon/lat)."""
+        geometry = self.stac.get("geometry")
+        return geometry if isinstance(geometry, Mapping) else None
+
+    @property
+    def self_href(self) -> str | None:
+        """Where the item itself was read from."""
+        href = self.stac.get("clearcube:self_href")
+        return str(href) if href else None
+
     def __repr__(self) -> str:
         return (
             f"ScenePlan(id={self.id!r}, sensor={self.sensor!r}, platform={self.platform!r}, "
@@ -130,6 +142,7 @@ class Fallback:
     id: str
     reason: str
     collection: str | None = None
+    kind: str = "unplannable"
 
 
 # ---------------------------------------------------------------------------- identification

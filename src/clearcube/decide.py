@@ -1,0 +1,225 @@
+"""The decide stage: every scene routed to one decision, with its reason.
+
+Decisions, in the order the rules are tried:
+
+- ``fallback``: the scene cannot be judged: no plan (no QA asset, unknown sensor, refused
+  href), a read failure of any of its assets, or a QA that carries no information (an all-zero
+  QA60 of processing baseline >= 04.00; no defined QA pixel inside the area of interest although
+  the footprint covers it). Never treated as clear. ``MaskConfig.fallback`` says what happens
+  next: ``exclude`` (recorded, left out of products), ``review`` (also queued for a person) or
+  ``fail`` (the run writes what it has, then fails naming the scene).
+- ``no_valid_data``: no valid pixel in the area of interest (the scene does not reach it).
+- ``over_threshold``: cloud fraction over valid pixels above ``cloud_threshold``.
+- ``review``: the fraction and the provider's ``eo:cloud_cover`` disagree by more than
+  ``review_margin_pp`` points, or the fraction is a robust outlier of the series.
+- ``used``: everything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import MaskConfig
+from .engines import ReadFailure
+from .plan import Planned, Slice
+from .screen import Screened, ScreenedSlice
+
+__all__ = ["DECISIONS", "Decision", "Decisions", "decide"]
+
+DECISIONS = ("used", "over_threshold", "review", "fallback", "no_valid_data")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How one scene (cube time slice, or unplannable item) was routed.
+
+    Attributes
+    ----------
+    id
+        Scene id (slice id when grouped).
+    decision
+        One of :data:`DECISIONS`.
+    reason
+        Why, in one line (empty for ``used``).
+    queued
+        Whether the scene goes to the review queue (``review.jsonl``).
+    """
+
+    id: str
+    decision: str
+    reason: str = ""
+    queued: bool = False
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """The decisions of a run: one per cube slice (in cube order), then one per item the plan
+    stage could not use.
+
+    Attributes
+    ----------
+    slices
+        One decision per slice of the plan, in the same order.
+    items
+        One decision per plan-stage fallback.
+    policy
+        The fallback policy that was applied.
+    """
+
+    slices: tuple[Decision, ...]
+    items: tuple[Decision, ...] = ()
+    policy: str = "exclude"
+    _by_id: Mapping[str, Decision] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_id", {d.id: d for d in (*self.slices, *self.items)})
+
+    @property
+    def all(self) -> tuple[Decision, ...]:
+        return (*self.slices, *self.items)
+
+    def of(self, scene_id: str) -> Decision:
+        """The decision of one scene."""
+        return self._by_id[scene_id]
+
+    @property
+    def used(self) -> tuple[int, ...]:
+        """Positions of the used slices in the cube."""
+        return tuple(i for i, d in enumerate(self.slices) if d.decision == "used")
+
+    @property
+    def fallbacks(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.all if d.decision == "fallback")
+
+    @property
+    def failing(self) -> Decision | None:
+        """Under the ``fail`` policy, the first scene that makes the run fail."""
+        if self.policy != "fail":
+            return None
+        return next(iter(self.fallbacks), None)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for d in self.all:
+            out[d.decision] = out.get(d.decision, 0) + 1
+        return out
+
+
+def decide(
+    planned: Planned,
+    screened: Screened,
+    config: MaskConfig,
+    *,
+    read_failures: Mapping[str, Sequence[ReadFailure]] | None = None,
+) -> Decisions:
+    """Route every slice of ``planned`` and every plan-stage fallback.
+
+    Parameters
+    ----------
+    planned
+        The plan stage's output (slices, fallbacks, area of interest).
+    screened
+        The screen stage's per-slice counts and read failures.
+    config
+        Threshold, review margin, outlier z, fallback policy.
+    read_failures
+        Failures of the reflectance reads (read stage), by slice id: such a slice becomes a
+        fallback too.
+    """
+    policy = config.fallback
+    queue_fallbacks = policy == "review"
+    fractions = np.array([s.cloud_fraction for s in screened.slices], dtype=float)
+    judged = np.array(
+        [not s.failures and not s.uninformative and s.valid_px > 0 for s in screened.slices]
+    )
+    finite = np.isfinite(fractions) & judged
+    median = float(np.median(fractions[finite])) if finite.any() else float("nan")
+    mad = float(np.median(np.abs(fractions[finite] - median))) if finite.any() else float("nan")
+
+    out: list[Decision] = []
+    for sl, sc in zip(planned.slices, screened.slices, strict=True):
+        failures = [*sc.failures, *((read_failures or {}).get(sl.id, ()))]
+        reason = _fallback_reason(sl, sc, failures, planned)
+        if reason is not None:
+            out.append(Decision(sl.id, "fallback", reason, queued=queue_fallbacks))
+            continue
+        out.append(_route_judged(sl, sc, config, median, mad))
+    items = tuple(
+        Decision(
+            fb.id,
+            "no_valid_data" if fb.kind == "outside" else "fallback",
+            fb.reason,
+            queued=queue_fallbacks and fb.kind != "outside",
+        )
+        for fb in planned.fallbacks
+    )
+    return Decisions(tuple(out), items, policy)
+
+
+def _fallback_reason(
+    sl: Slice, sc: ScreenedSlice, failures: Sequence[ReadFailure], planned: Planned
+) -> str | None:
+    if failures:
+        first = failures[0]
+        more = f" (and {len(failures) - 1} more read failures)" if len(failures) > 1 else ""
+        return f"{first.reason()}{more}; excluded, never treated as clear"
+    if sc.uninformative:
+        return f"{sc.uninformative}; excluded, never treated as clear"
+    if sc.valid_px == 0 and sc.aoi_px > 0 and _covers_aoi(sl, planned):
+        return (
+            f"{sl.id}: the QA has no defined pixel inside the area of interest although the "
+            "footprint covers it; excluded, never treated as clear"
+        )
+    return None
+
+
+def _covers_aoi(sl: Slice, planned: Planned) -> bool:
+    """Whether the slice's footprints together contain the area of interest."""
+    from .aoi import aoi_polygon, footprint_polygon
+
+    aoi = aoi_polygon(planned.bbox, planned.geometry)
+    if aoi is None:
+        return False
+    shapes = [footprint_polygon(m.footprint, m.bbox) for m in sl.members]
+    shapes = [s for s in shapes if s is not None]
+    if not shapes:
+        return False
+    from shapely import union_all
+
+    return bool(union_all(shapes).buffer(1e-9).contains(aoi))
+
+
+def _route_judged(
+    sl: Slice, sc: ScreenedSlice, config: MaskConfig, median: float, mad: float
+) -> Decision:
+    f = sc.cloud_fraction
+    provider = sl.cloud_cover
+    if not np.isfinite(f):
+        return Decision(sl.id, "no_valid_data", "no valid pixel in the area of interest")
+    if f > config.cloud_threshold:
+        return Decision(
+            sl.id,
+            "over_threshold",
+            f"cloud fraction {f:.3f} > threshold {config.cloud_threshold}",
+            queued=True,
+        )
+    if np.isfinite(provider) and abs(100 * f - provider) > config.review_margin_pp:
+        return Decision(
+            sl.id,
+            "review",
+            f"cloud fraction {100 * f:.1f} % vs provider {provider:.1f} %: more than "
+            f"{config.review_margin_pp} points apart",
+            queued=True,
+        )
+    if mad > 0 and abs(f - median) / (1.4826 * mad) > config.outlier_z:
+        z = abs(f - median) / (1.4826 * mad)
+        return Decision(
+            sl.id,
+            "review",
+            f"cloud fraction {f:.3f} is an outlier of the series (z = {z:.1f})",
+            queued=True,
+        )
+    return Decision(sl.id, "used")

@@ -1,0 +1,284 @@
+"""The plan stage: STAC items -> scene plans, fallbacks, the output grid and the cube's time
+slices.
+
+Each item is identified once (:func:`clearcube.identify`) into a :class:`~clearcube.ScenePlan`
+that holds everything the later stages need; an item that cannot be used becomes a
+:class:`~clearcube.Fallback` with its reason, never silence. The output grid is chosen once for
+all scenes, scenes that miss the area of interest are recorded and dropped, and the rest are
+put in time order and, when asked, grouped into one slice per platform and solar day (the
+adjacent tiles of one overpass).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import GridError, ItemError
+from .sensors.plan import Fallback, ScenePlan, plan_items
+
+if TYPE_CHECKING:
+    from odc.geo.geobox import GeoBox
+
+__all__ = ["Planned", "Slice", "plan"]
+
+GROUPINGS = (None, "solar_day")
+
+
+@dataclass(frozen=True, eq=False)
+class Slice:
+    """One time step of the cube: one scene, or the scenes of one overpass when grouped.
+
+    Attributes
+    ----------
+    id
+        The scene id, or the member ids joined by ``+``.
+    members
+        The scene plans, in time order; the first valid member supplies a pixel.
+    """
+
+    id: str
+    members: tuple[ScenePlan, ...]
+
+    @property
+    def first(self) -> ScenePlan:
+        return self.members[0]
+
+    @property
+    def datetime(self) -> dt.datetime:
+        """The earliest member's acquisition time (timezone-aware)."""
+        return self.first.datetime
+
+    @property
+    def time(self) -> np.datetime64:
+        """The slice's time as naive-UTC ``datetime64[ns]`` (xarray's convention)."""
+        when = self.first.datetime
+        if when.tzinfo is not None:
+            when = when.astimezone(dt.UTC).replace(tzinfo=None)
+        return np.datetime64(when, "ns")
+
+    @property
+    def sensor(self) -> str:
+        return self.first.sensor
+
+    @property
+    def platform(self) -> str:
+        return self.first.platform
+
+    @property
+    def collection(self) -> str:
+        return "+".join(dict.fromkeys(str(m.collection) for m in self.members))
+
+    @property
+    def cloud_cover(self) -> float:
+        """The provider's ``eo:cloud_cover`` (mean over members), NaN when unknown."""
+        values = [m.cloud_cover for m in self.members if m.cloud_cover is not None]
+        return float(np.mean(values)) if values else float("nan")
+
+
+@dataclass(frozen=True, eq=False)
+class Planned:
+    """What the plan stage resolved.
+
+    Attributes
+    ----------
+    slices
+        The cube's time steps, in time order.
+    fallbacks
+        Items that are not in the cube, each with its reason.
+    geobox
+        The output grid (odc-geo GeoBox).
+    chunks_yx
+        The chunk size of every array on that grid.
+    bbox, geometry
+        The area of interest in lon/lat, as given.
+    """
+
+    slices: tuple[Slice, ...]
+    fallbacks: tuple[Fallback, ...]
+    geobox: GeoBox
+    chunks_yx: tuple[int, int]
+    bbox: tuple[float, float, float, float] | None = None
+    geometry: Mapping[str, Any] | None = None
+
+    @property
+    def scenes(self) -> tuple[ScenePlan, ...]:
+        """Every member of every slice, slice by slice."""
+        return tuple(m for s in self.slices for m in s.members)
+
+    @property
+    def crs(self) -> str:
+        """The output CRS as ``EPSG:n`` (or WKT when it has no EPSG code)."""
+        crs = self.geobox.crs
+        if crs is None:
+            raise GridError("the output grid has no CRS")
+        return f"EPSG:{crs.epsg}" if crs.epsg is not None else crs.to_wkt()
+
+    @property
+    def shape_chunks(self) -> tuple[int, int]:
+        """Number of chunks along (y, x)."""
+        ny, nx = self.geobox.shape.y, self.geobox.shape.x
+        cy, cx = self.chunks_yx
+        return (-(-ny // cy), -(-nx // cx))
+
+
+def plan(
+    items: Iterable[Any],
+    *,
+    bbox: Sequence[float] | None = None,
+    geometry: Mapping[str, Any] | None = None,
+    crs: str | None = None,
+    resolution: float | None = None,
+    chunks_yx: tuple[int, int] = (1024, 1024),
+    group_by: str | None = None,
+    allow_local_hrefs: bool | None = None,
+    check_assets: bool = False,
+    gdal: Mapping[str, str] | None = None,
+) -> Planned:
+    """Identify ``items``, choose the output grid and order the scenes into slices.
+
+    Parameters
+    ----------
+    items
+        STAC items (pystac or dicts) or :class:`~clearcube.ScenePlan` objects.
+    bbox, geometry
+        Area of interest in lon/lat (W, S, E, N) or as a GeoJSON geometry.
+    crs, resolution
+        Output grid; default: the most common UTM zone of the items at the QA band's native
+        resolution.
+    chunks_yx
+        Chunk size (y, x) of every array on the grid.
+    group_by
+        ``"solar_day"`` merges the scenes of one platform and solar day into one slice.
+    allow_local_hrefs
+        Whether items from a remote catalog may point at local files. Default: refused.
+    check_assets
+        Open each QA asset's header first; an unreadable one becomes a fallback.
+    gdal
+        GDAL options for the header reads of ``check_assets``.
+
+    Raises
+    ------
+    ItemError
+        No item can be used (the message quotes the first reasons).
+    GridError
+        No usable item overlaps the area of interest, or the grid cannot be built.
+    """
+    from .grid import footprint_bounds, output_geobox
+
+    if group_by not in GROUPINGS:
+        raise GridError(f"unknown group_by {group_by!r}; use None or 'solar_day'")
+    scenes: list[ScenePlan] = []
+    fallbacks: list[Fallback] = []
+    for result in plan_items(items):
+        if isinstance(result, Fallback):
+            fallbacks.append(result)
+        elif result.origin_remote and result.hrefs_local and not allow_local_hrefs:
+            fallbacks.append(
+                Fallback(
+                    result.id,
+                    f"{result.id}: refused: an item from a remote catalog points at a local file; "
+                    "only http(s)/s3 hrefs are read from remote catalogs",
+                    result.collection,
+                )
+            )
+        else:
+            scenes.append(result)
+    if not scenes:
+        reasons = "; ".join(f.reason for f in fallbacks[:3]) or "no items"
+        raise ItemError(f"nothing to load: {reasons}")
+
+    geobox = output_geobox(scenes, bbox=bbox, geometry=geometry, crs=crs, resolution=resolution)
+    gb_crs = f"EPSG:{geobox.crs.epsg}" if geobox.crs.epsg else geobox.crs.to_wkt()
+    extent = geobox.extent.boundingbox
+    kept: list[ScenePlan] = []
+    for scene in scenes:
+        fb = footprint_bounds(scene, gb_crs)
+        if fb is not None and not (
+            fb[0] < extent.right
+            and extent.left < fb[2]
+            and fb[1] < extent.top
+            and extent.bottom < fb[3]
+        ):
+            fallbacks.append(
+                Fallback(
+                    scene.id,
+                    f"{scene.id}: does not overlap the area of interest",
+                    scene.collection,
+                    kind="outside",
+                )
+            )
+        else:
+            kept.append(scene)
+    if not kept:
+        raise GridError("no item overlaps the output grid; check the bbox and dates")
+    kept.sort(key=lambda p: (p.datetime, p.id))
+    if check_assets:
+        kept, broken = _check_assets(kept, dict(gdal or {}))
+        fallbacks.extend(broken)
+        if not kept:
+            raise ItemError(f"no QA asset could be opened: {broken[0].reason}")
+    slices = _slices(kept, group_by)
+    return Planned(
+        slices=slices,
+        fallbacks=tuple(fallbacks),
+        geobox=geobox,
+        chunks_yx=chunks_yx,
+        bbox=None if bbox is None else tuple(float(v) for v in bbox),  # type: ignore[arg-type]
+        geometry=geometry,
+    )
+
+
+def _slices(scenes: Sequence[ScenePlan], group_by: str | None) -> tuple[Slice, ...]:
+    if group_by is None:
+        return tuple(Slice(s.id, (s,)) for s in scenes)
+    from ._group import solar_days
+
+    lons = [((s.bbox[0] + s.bbox[2]) / 2) if s.bbox else 0.0 for s in scenes]
+    days = solar_days([s.datetime.replace(tzinfo=None) for s in scenes], lons)
+    groups: dict[tuple[str, str], list[ScenePlan]] = {}
+    for scene, day in zip(scenes, days, strict=True):
+        groups.setdefault((scene.platform, day), []).append(scene)
+    out = [Slice("+".join(m.id for m in members), tuple(members)) for members in groups.values()]
+    out.sort(key=lambda s: (s.datetime, s.id))
+    return tuple(out)
+
+
+def _check_assets(
+    scenes: list[ScenePlan], gdal_opts: dict[str, str]
+) -> tuple[list[ScenePlan], list[Fallback]]:
+    """Open every QA asset's header in parallel; unreadable ones become fallbacks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import rasterio
+
+    from .errors import scrub_message
+    from .gdal_env import rio_env
+
+    def probe(scene: ScenePlan) -> str | None:
+        try:
+            with rio_env(gdal_opts), rasterio.open(scene.qa_href) as src:
+                if src.count < 1:
+                    return "has no band"
+        except rasterio.errors.RasterioError as exc:
+            return scrub_message(exc, scene.qa_href)
+        return None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        problems = list(pool.map(probe, scenes))
+    good = [s for s, problem in zip(scenes, problems, strict=True) if problem is None]
+    bad = [
+        Fallback(
+            s.id,
+            f"{s.id}: QA asset {s.qa_asset!r} unreadable ({problem}); excluded, "
+            "never treated as clear",
+            s.collection,
+        )
+        for s, problem in zip(scenes, problems, strict=True)
+        if problem is not None
+    ]
+    return good, bad

@@ -1,0 +1,96 @@
+"""The scene table (``scenes.csv``) and the review queue (``review.jsonl``).
+
+One row per cube slice (its counts, cloud fraction, the provider's figure, the decision and
+the reason), then one row per item the plan stage could not use. The review queue holds the
+rows a person should look at: scenes over the threshold, doubtful ones, and fallbacks when the
+policy says ``review``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config import MaskConfig
+from ..decide import Decisions
+from ..plan import Planned
+from ..screen import Screened
+from ._files import atomic_path
+
+__all__ = ["plain", "scene_frame", "write_review", "write_scenes"]
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready value: numpy scalars unwrapped, NaN and NA as None, times as ISO text."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return None if value != value else value  # NaN -> null
+    if hasattr(value, "item"):
+        return plain(value.item())
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def scene_frame(
+    planned: Planned, screened: Screened, decisions: Decisions, config: MaskConfig
+) -> pd.DataFrame:
+    """The scene table of a run, in cube order, plan-stage fallbacks last."""
+    from ..stats import scene_table
+
+    counts = [s.counts for s in screened.slices]
+    names = [k for k in counts[0] if k != "aoi_px"] if counts else []
+    columns = {k: np.array([c[k] for c in counts], dtype=np.int64) for k in names}
+    table = scene_table(columns, config, aoi_px=[c["aoi_px"] for c in counts])
+    slices = planned.slices
+    front = pd.DataFrame(
+        {
+            "time": pd.DatetimeIndex([s.time for s in slices]),
+            "id": [s.id for s in slices],
+            "platform": [s.platform for s in slices],
+            "sensor": [s.sensor for s in slices],
+            "collection": [s.collection for s in slices],
+        }
+    )
+    frame = pd.concat([front, table], axis=1)
+    frame.insert(
+        frame.columns.get_loc("over_threshold"),
+        "provider_cloud_cover",
+        [s.cloud_cover for s in slices],
+    )
+    frame["decision"] = [d.decision for d in decisions.slices]
+    frame["reason"] = [d.reason for d in decisions.slices]
+    if decisions.items:
+        extra = pd.DataFrame(
+            [{"id": d.id, "decision": d.decision, "reason": d.reason} for d in decisions.items]
+        )
+        frame = pd.concat([frame, extra], ignore_index=True)
+    return frame
+
+
+def write_scenes(path: Path, frame: pd.DataFrame) -> Path:
+    """``scenes.csv``, atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return path
+
+
+def write_review(path: Path, frame: pd.DataFrame, decisions: Decisions) -> Path:
+    """``review.jsonl``: one JSON line per queued scene, atomically."""
+    queued = {d.id for d in decisions.all if d.queued}
+    rows = frame[frame["id"].isin(queued)].to_dict("records")
+    with atomic_path(path) as tmp:
+        tmp.write_text(
+            "".join(json.dumps({k: plain(v) for k, v in r.items()}) + "\n" for r in rows)
+        )
+    return path

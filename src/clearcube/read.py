@@ -1,0 +1,90 @@
+"""The read stage: reflectance only where it can be used.
+
+Bands are read for the used slices only, and only in the chunks the screen found at least one
+clear pixel in; every other chunk is NaN without a request. Each read chunk is turned into
+reflectance (scale, offset), masked by the stored ``clear`` flags, and written into the cube
+store in the same pass. A window that cannot be read is recorded with the asset, the href and
+the reader's message; the decide stage then makes its scene a fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .cube import lazy_bands
+from .decide import Decisions
+from .engines import ReadFailure
+from .plan import Planned
+from .screen import Screened
+
+if TYPE_CHECKING:
+    from .compute import Compute
+    from .products.zarr import CubeStore
+
+__all__ = ["ReadResult", "read"]
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """The read stage's output.
+
+    Attributes
+    ----------
+    bands
+        The bands written into the store.
+    failures
+        Read failures of reflectance windows, by slice id.
+    windows
+        How many (slice, chunk) windows were read.
+    """
+
+    bands: tuple[str, ...]
+    failures: Mapping[str, tuple[ReadFailure, ...]]
+    windows: int
+
+
+def read(
+    planned: Planned,
+    screened: Screened,
+    decisions: Decisions,
+    bands: Sequence[str],
+    *,
+    store: CubeStore,
+    engine: str = "native",
+    gdal: Mapping[str, str] | None = None,
+    compute: Compute | None = None,
+) -> ReadResult:
+    """Read, mask and store the reflectance of the used slices' clear windows."""
+    from .compute import Compute
+
+    if not bands:
+        return ReadResult((), {}, 0)
+    used = set(decisions.used)
+    windows = tuple(w if k in used else frozenset() for k, w in enumerate(screened.windows()))
+    cube = store.open()
+    member = cube.get("member", None)
+    lazy = lazy_bands(
+        planned,
+        bands,
+        engine=engine,
+        gdal=gdal,
+        member=member,
+        windows=windows,
+        on_error="flag",
+    )
+    clear = cube["clear"]
+    masked = {name: band.where(clear.data).astype("float32") for name, band in lazy.bands.items()}
+    runner = compute if compute is not None else Compute()
+    results = runner.run("read", [store.write_bands(masked), *lazy.failures])
+    slice_of = {m.id: sl.id for sl in planned.slices for m in sl.members}
+    by_slice: dict[str, list[ReadFailure]] = {}
+    for group in results[1:]:
+        for failure in group:
+            by_slice.setdefault(slice_of.get(failure.scene, failure.scene), []).append(failure)
+    return ReadResult(
+        tuple(bands),
+        {k: tuple(v) for k, v in by_slice.items()},
+        sum(len(w) for w in windows),
+    )

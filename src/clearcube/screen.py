@@ -1,0 +1,181 @@
+"""The screen stage: every scene's QA read once per window, decoded, counted and stored.
+
+One dask pass reads each QA window (through the engine, decoding in the read task), dilates,
+merges the slices, and from the same chunks computes the histogram of flag combinations per
+(slice, chunk) and writes the flags into the cube store. What comes out is small: per slice
+its pixel counts, which chunks hold at least one clear pixel (the only windows the read stage
+will fetch reflectance for), its read failures and, for a QA that carries no information, the
+reason. A window that cannot be read is NODATA | UNREADABLE: never clear, counted, and its
+failure recorded with the asset, the href and the reader's own message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .config import MaskConfig
+from .cube import aoi_mask, lazy_flags
+from .engines import ReadFailure
+from .plan import Planned, Slice
+from .sensors import is_clear, parse_baseline
+from .stats import counts_of, window_histograms
+
+if TYPE_CHECKING:
+    from .compute import Compute
+    from .products.zarr import CubeStore
+
+__all__ = ["Screened", "ScreenedSlice", "screen"]
+
+
+@dataclass(frozen=True)
+class ScreenedSlice:
+    """What the screen found for one slice.
+
+    Attributes
+    ----------
+    id
+        The slice id.
+    counts
+        ``aoi_px``, ``valid_px``, ``nodata_px``, ``masked_px``, ``clear_px``,
+        ``unreadable_px`` and one ``<flag>_px`` per flag (valid pixels carrying it).
+    clear_windows
+        The chunks ``(iy, ix)`` holding at least one clear pixel (inside the AOI).
+    failures
+        The QA windows that could not be read.
+    uninformative
+        Why the QA carries no information (e.g. an all-zero QA60 of baseline >= 04.00), or
+        empty.
+    """
+
+    id: str
+    counts: Mapping[str, int]
+    clear_windows: frozenset[tuple[int, int]] = field(default_factory=frozenset)
+    failures: tuple[ReadFailure, ...] = ()
+    uninformative: str = ""
+
+    @property
+    def aoi_px(self) -> int:
+        return int(self.counts["aoi_px"])
+
+    @property
+    def valid_px(self) -> int:
+        return int(self.counts["valid_px"])
+
+    @property
+    def cloud_fraction(self) -> float:
+        """Masked / valid pixels; NaN when no pixel is valid."""
+        valid = self.valid_px
+        return float(self.counts["masked_px"]) / valid if valid else float("nan")
+
+
+@dataclass(frozen=True)
+class Screened:
+    """The screen stage's output: one :class:`ScreenedSlice` per slice of the plan."""
+
+    slices: tuple[ScreenedSlice, ...]
+
+    def windows(self) -> tuple[frozenset[tuple[int, int]], ...]:
+        return tuple(s.clear_windows for s in self.slices)
+
+
+def screen(
+    planned: Planned,
+    config: MaskConfig,
+    *,
+    engine: str = "native",
+    gdal: Mapping[str, str] | None = None,
+    store: CubeStore | None = None,
+    compute: Compute | None = None,
+) -> Screened:
+    """Read, decode and count every slice's QA; write the flags into ``store`` if given.
+
+    Parameters
+    ----------
+    planned
+        The plan stage's output.
+    config
+        Masking rules (which flags are masked, dilation).
+    engine
+        The engine reading the QA windows.
+    gdal
+        GDAL options for the reads.
+    store
+        The cube store receiving ``flags``, ``clear`` (and the member index of grouped
+        slices) in the same pass.
+    compute
+        How dask computes (scheduler, progress); default: the threaded scheduler.
+    """
+    from .compute import Compute
+
+    lazy = lazy_flags(planned, config, engine=engine, gdal=gdal, on_error="flag")
+    inside = aoi_mask(planned)
+    hist = window_histograms(lazy.flags.data, None if inside is None else inside.data)
+    targets: list[Any] = [hist, *lazy.failures]
+    if store is not None:
+        clear = is_clear(lazy.flags, config)
+        targets.append(store.write_screen(lazy.flags, clear, lazy.member))
+    runner = compute if compute is not None else Compute()
+    results = runner.run("screen", targets)
+    per_window = np.asarray(results[0])
+    failures = [f for group in results[1 : 1 + len(lazy.failures)] for f in group]
+
+    n_inside = (
+        planned.geobox.shape.y * planned.geobox.shape.x
+        if inside is None
+        else int(np.count_nonzero(np.asarray(inside.values)))
+    )
+    slice_of = {m.id: sl.id for sl in planned.slices for m in sl.members}
+    by_slice: dict[str, list[ReadFailure]] = {}
+    for failure in failures:
+        by_slice.setdefault(slice_of.get(failure.scene, failure.scene), []).append(failure)
+    window_counts = counts_of(per_window, config)
+    totals = counts_of(per_window.sum(axis=(1, 2)), config)
+    out = []
+    for t, sl in enumerate(planned.slices):
+        counts = {name: int(values[t]) for name, values in totals.items()}
+        counts["aoi_px"] = n_inside
+        clear = window_counts["clear_px"][t]
+        windows = frozenset((int(iy), int(ix)) for iy, ix in zip(*np.nonzero(clear), strict=True))
+        out.append(
+            ScreenedSlice(
+                id=sl.id,
+                counts=counts,
+                clear_windows=windows,
+                failures=tuple(by_slice.get(sl.id, ())),
+                uninformative=_uninformative(sl, counts),
+            )
+        )
+    return Screened(tuple(out))
+
+
+def _uninformative(sl: Slice, counts: Mapping[str, int]) -> str:
+    """Why a slice's QA tells nothing, or empty.
+
+    QA60 lost its cloud polygons with processing baseline 04.00 (25 January 2022; the L1C
+    cloud mask moved to MSK_CLASSI) and archives served it all-zero for such scenes: without a
+    single cloud or cirrus bit inside the area, the QA60 of a baseline >= 04.00 (or unknown
+    baseline) scene means "unknown", never "clear".
+    """
+    if counts["valid_px"] == 0:
+        return ""
+    if counts.get("cloud_px", 0) or counts.get("cirrus_px", 0):
+        return ""
+    for m in sl.members:
+        if m.qa_encoding != "s2-qa60":
+            continue
+        try:
+            baseline = parse_baseline(m.processing_baseline)
+        except ValueError:
+            baseline = None
+        if baseline is None or baseline >= (4, 0):
+            shown = m.processing_baseline or "unknown"
+            return (
+                f"{m.id}: QA60 {m.qa_asset!r} holds no cloud or cirrus bit in the area at "
+                f"processing baseline {shown} (the QA60 of baselines >= 04.00 is empty: "
+                "unknown, not clear)"
+            )
+    return ""
