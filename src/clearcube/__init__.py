@@ -19,6 +19,7 @@ from .errors import (
     GridError,
     ItemError,
     QAError,
+    RunFailed,
 )
 from .flags import Flag
 from .run import RunResult, run
@@ -47,6 +48,7 @@ __all__ = [
     "MaskConfig",
     "QAError",
     "RunConfig",
+    "RunFailed",
     "RunResult",
     "ScenePlan",
     "__version__",

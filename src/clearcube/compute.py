@@ -69,7 +69,7 @@ class Compute:
         if not targets:
             return []
         if self._client is not None:
-            futures = self._client.compute(list(targets))
+            futures = self._client.compute(list(targets), optimize_graph=False)
             if self.progress:
                 from distributed import progress
 
@@ -82,8 +82,13 @@ class Compute:
 
                 print(f"[{stage}]", file=sys.stderr, flush=True)
                 stack.enter_context(ProgressBar(out=sys.stderr))
+            # no graph optimisation: it fuses each collection's tasks separately, so a read
+            # task shared by the data and its failures would run twice
             return list(
                 dask.compute(
-                    *targets, scheduler="threads", num_workers=self.threads or io_threads(False)
+                    *targets,
+                    scheduler="threads",
+                    num_workers=self.threads or io_threads(False),
+                    optimize_graph=False,
                 )
             )

@@ -501,7 +501,8 @@ def load(
         member=flags.member,
         on_error=opts.on_read_error,
     )
-    clear = is_clear(flags.flags, cfg)
+    clear = is_clear(flags.flags, cfg).rename("clear")
+    clear.attrs = {"long_name": "valid and carrying none of the masked flags"}
     data_vars: dict[str, xr.DataArray] = {"flags": flags.flags, "clear": clear}
     for name, band in bands.bands.items():
         data_vars[name] = band.where(clear)

@@ -46,12 +46,16 @@ class Decision:
         Why, in one line (empty for ``used``).
     queued
         Whether the scene goes to the review queue (``review.jsonl``).
+    fallback
+        For a fallback, why it could not be judged: ``unreadable`` (a read failed; a rerun
+        retries it), ``uninformative`` (the QA says nothing) or ``unplannable`` (no plan).
     """
 
     id: str
     decision: str
     reason: str = ""
     queued: bool = False
+    fallback: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,11 +99,14 @@ class Decisions:
         return tuple(d for d in self.all if d.decision == "fallback")
 
     @property
-    def failing(self) -> Decision | None:
-        """Under the ``fail`` policy, the first scene that makes the run fail."""
-        if self.policy != "fail":
-            return None
-        return next(iter(self.fallbacks), None)
+    def unreadable(self) -> tuple[Decision, ...]:
+        """Fallbacks because a read failed (a rerun retries them)."""
+        return tuple(d for d in self.all if d.fallback == "unreadable")
+
+    @property
+    def failing(self) -> tuple[Decision, ...]:
+        """Under the ``fail`` policy, the scenes that make the run fail."""
+        return self.fallbacks if self.policy == "fail" else ()
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -142,18 +149,16 @@ def decide(
     out: list[Decision] = []
     for sl, sc in zip(planned.slices, screened.slices, strict=True):
         failures = [*sc.failures, *((read_failures or {}).get(sl.id, ()))]
-        reason = _fallback_reason(sl, sc, failures, planned)
-        if reason is not None:
-            out.append(Decision(sl.id, "fallback", reason, queued=queue_fallbacks))
+        found = _fallback_reason(sl, sc, failures, planned)
+        if found is not None:
+            kind, reason = found
+            out.append(Decision(sl.id, "fallback", reason, queue_fallbacks, kind))
             continue
         out.append(_route_judged(sl, sc, config, median, mad))
     items = tuple(
-        Decision(
-            fb.id,
-            "no_valid_data" if fb.kind == "outside" else "fallback",
-            fb.reason,
-            queued=queue_fallbacks and fb.kind != "outside",
-        )
+        Decision(fb.id, "no_valid_data", fb.reason)
+        if fb.kind == "outside"
+        else Decision(fb.id, "fallback", fb.reason, queue_fallbacks, fb.kind)
         for fb in planned.fallbacks
     )
     return Decisions(tuple(out), items, policy)
@@ -161,15 +166,16 @@ def decide(
 
 def _fallback_reason(
     sl: Slice, sc: ScreenedSlice, failures: Sequence[ReadFailure], planned: Planned
-) -> str | None:
+) -> tuple[str, str] | None:
+    """(kind, reason) when the slice cannot be judged."""
     if failures:
-        first = failures[0]
+        first = min(failures, key=lambda f: f.skipped)  # the failure itself, not its echoes
         more = f" (and {len(failures) - 1} more read failures)" if len(failures) > 1 else ""
-        return f"{first.reason()}{more}; excluded, never treated as clear"
+        return "unreadable", f"{first.reason()}{more}; excluded, never treated as clear"
     if sc.uninformative:
-        return f"{sc.uninformative}; excluded, never treated as clear"
+        return "uninformative", f"{sc.uninformative}; excluded, never treated as clear"
     if sc.valid_px == 0 and sc.aoi_px > 0 and _covers_aoi(sl, planned):
-        return (
+        return "uninformative", (
             f"{sl.id}: the QA has no defined pixel inside the area of interest although the "
             "footprint covers it; excluded, never treated as clear"
         )

@@ -17,6 +17,7 @@ __all__ = [
     "ItemError",
     "QAError",
     "RunFailed",
+    "root_cause",
     "scrub_href",
     "scrub_message",
 ]
@@ -84,3 +85,18 @@ def scrub_message(exc: BaseException, href: str) -> str:
     """The first line of ``exc``'s message with ``href`` scrubbed (see :func:`scrub_href`)."""
     text = str(exc).replace(href, scrub_href(href))
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def root_cause(exc: BaseException, href: str) -> str:
+    """The message of the innermost exception ``exc`` was raised from (GDAL's own, where a
+    library re-raised it as "Read failed. See previous exception"), scrubbed and on one line.
+    """
+    inner: BaseException = exc
+    seen = {id(inner)}
+    while True:
+        nxt = inner.__cause__ or inner.__context__
+        if nxt is None or id(nxt) in seen:
+            break
+        seen.add(id(nxt))
+        inner = nxt
+    return scrub_message(inner, href)

@@ -77,10 +77,10 @@ def read(
     clear = cube["clear"]
     masked = {name: band.where(clear.data).astype("float32") for name, band in lazy.bands.items()}
     runner = compute if compute is not None else Compute()
-    results = runner.run("read", [store.write_bands(masked), *lazy.failures])
+    results = runner.run("read", [*lazy.failures, *store.write_bands(masked)])
     slice_of = {m.id: sl.id for sl in planned.slices for m in sl.members}
     by_slice: dict[str, list[ReadFailure]] = {}
-    for group in results[1:]:
+    for group in results[: len(lazy.failures)]:
         for failure in group:
             by_slice.setdefault(slice_of.get(failure.scene, failure.scene), []).append(failure)
     return ReadResult(

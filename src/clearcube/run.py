@@ -97,22 +97,26 @@ def run(
     run_id = digest[:12]
     layout = RunLayout(Path(out) if out is not None else Path("out") / run_id)
     _claim_folder(layout, cfg, overwrite)
+    retry: list[str] = []
     if layout.audit.exists() and verify(layout.root).ok:
-        return RunResult(
-            run_id,
-            layout.root,
-            pd.read_csv(layout.scenes),
-            reused=["all"],
-            audit_head=verify_audit(layout.audit).head,
-        )
+        previous = pd.read_csv(layout.scenes)
+        retry = _unreadable(previous)
+        if not retry:
+            return RunResult(
+                run_id,
+                layout.root,
+                previous,
+                reused=["all"],
+                audit_head=verify_audit(layout.audit).head,
+            )
     recorded = recorded_products(layout.audit)
     compute = Compute(
         scheduler=scheduler, progress=progress, threads=io_threads(cfg.search.is_remote)
     )
-    with AuditLog(layout.audit) as audit, compute.session():
+    with AuditLog(layout.audit, reopen=bool(retry)) as audit, compute.session():
         publisher = Publisher(layout, audit, recorded)
-        if recorded:
-            audit.append("resumed", {"products_recorded": sorted(recorded)})
+        if recorded or retry:
+            audit.append("resumed", {"products_recorded": sorted(recorded), "retrying": retry})
         audit.append("config", {"digest": digest, "config": cfg.model_dump(mode="json")})
         audit.append("software", _versions())
 
@@ -151,7 +155,9 @@ def run(
             compute=compute,
         )
         if got.failures:
+            first = decisions.used
             decisions = decide(planned, screened, cfg.mask, read_failures=got.failures)
+            store.blank(sorted(set(first) - set(decisions.used)), ld.bands)
 
         scenes = _products(layout, cfg, planned, screened, decisions, store, publisher, compute)
         head = audit.close({"catalog_sha256": _sha(layout.catalog), "run_id": run_id})  # audit
@@ -159,10 +165,11 @@ def run(
         run_id, layout.root, scenes, dict(publisher.products), publisher.reused, head
     )
     failing = decisions.failing
-    if failing is not None:
+    if failing:
         raise RunFailed(
-            f"{failing.id}: could not be judged and fallback = 'fail': {failing.reason}; the "
-            f"other scenes' products are in {layout.root}"
+            f"{len(failing)} scene(s) could not be judged and fallback = 'fail': "
+            + "; ".join(d.reason for d in failing)
+            + f"; the other scenes' products are in {layout.root}"
         )
     return result
 
@@ -230,6 +237,13 @@ def _products(
     for path in sorted(layout.stac.glob("*.json")):
         publisher.record(path)
     return frame
+
+
+def _unreadable(scenes: pd.DataFrame) -> list[str]:
+    """Scenes a finished run could not read (a rerun retries them)."""
+    if "fallback" not in scenes:
+        return []
+    return [str(i) for i in scenes.loc[scenes["fallback"] == "unreadable", "id"]]
 
 
 def _claim_folder(layout: RunLayout, cfg: RunConfig, overwrite: bool) -> None:

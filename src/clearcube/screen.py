@@ -116,8 +116,9 @@ def screen(
     hist = window_histograms(lazy.flags.data, None if inside is None else inside.data)
     targets: list[Any] = [hist, *lazy.failures]
     if store is not None:
-        clear = is_clear(lazy.flags, config)
-        targets.append(store.write_screen(lazy.flags, clear, lazy.member))
+        clear = is_clear(lazy.flags, config).rename("clear")
+        clear.attrs = {"long_name": "valid and carrying none of the masked flags"}
+        targets.extend(store.write_screen(lazy.flags, clear, lazy.member))
     runner = compute if compute is not None else Compute()
     results = runner.run("screen", targets)
     per_window = np.asarray(results[0])

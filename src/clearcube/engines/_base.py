@@ -202,6 +202,8 @@ class ReadFailure:
         Which part of the output grid was lost (e.g. ``"rows 0-511"``).
     message
         The reader's own message (GDAL's, for a COG).
+    skipped
+        Not tried: an earlier window of the same asset had failed.
     """
 
     scene: str
@@ -209,6 +211,7 @@ class ReadFailure:
     href: str
     window: str
     message: str
+    skipped: bool = False
 
     def reason(self) -> str:
         """One line for the audit trail and the scene table."""

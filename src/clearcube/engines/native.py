@@ -26,7 +26,7 @@ import numpy.typing as npt
 from affine import Affine
 
 from ..config import MaskConfig
-from ..errors import AssetReadError, ConfigError, scrub_href, scrub_message
+from ..errors import AssetReadError, ConfigError, root_cause, scrub_href
 from ..flags import FLAG_DTYPE, Flag
 from ..gdal_env import drop_dataset, open_dataset, rio_env
 from ..sensors import Encoding, decode_block
@@ -242,7 +242,7 @@ def _read_row(
             tagged = ds.nodata
     except rasterio.errors.RasterioError as exc:
         drop_dataset(href)
-        reason = scrub_message(exc, href)
+        reason = root_cause(exc, href)
         raise AssetReadError(
             f"{item_id}: cannot read {scrub_href(href)}: {reason}; check the URL and the "
             "server, or exclude the item",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import threading
+import uuid
 from operator import getitem
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ import numpy.typing as npt
 import xarray as xr
 from affine import Affine
 
-from ..errors import AssetReadError, scrub_href
+from ..errors import AssetReadError, root_cause, scrub_href
 from ..flags import FLAG_DTYPE, Flag
 from ._base import ChunkGrid, Read, ReadFailure, ReadRequest, Source
 
@@ -118,7 +119,9 @@ def _row_task(
                 _failed.setdefault(key, message)
     else:
         message = f"not read: an earlier window of this asset failed ({earlier})"
-    failure = ReadFailure(source.id, source.asset, scrub_href(source.href), rows, message)
+    failure = ReadFailure(
+        source.id, source.asset, scrub_href(source.href), rows, message, skipped=earlier is not None
+    )
     if decode is not None:
         filled = [np.full((1, *g.shape_yx), _UNREADABLE, dtype=FLAG_DTYPE) for g in grids]
     else:
@@ -153,20 +156,27 @@ def build(engine: Engine, request: ReadRequest, decode: tuple[Encoding, MaskConf
     decode_key = None if decode is None else (decode[0].name, decode[1].digest())
     windows = request.windows or (None,) * len(request.sources)
     prefix = f"{engine.name}-flags-" if decode else f"{engine.name}-read-"
-    name = prefix + tokenize(
-        [s.href for s in request.sources],
-        tuple(aff)[:6],
-        (ny, nx),
-        crs,
-        (cy, cx),
-        dtype,
-        request.fill,
-        request.nodata,
-        request.resampling,
-        gdal,
-        decode_key,
-        [None if w is None else sorted(w) for w in windows],
-        flag,
+    # every build is a new attempt: a failure remembered by an earlier build of the same
+    # request (same token) must not stop this one from trying again
+    name = (
+        prefix
+        + uuid.uuid4().hex[:8]
+        + "-"
+        + tokenize(
+            [s.href for s in request.sources],
+            tuple(aff)[:6],
+            (ny, nx),
+            crs,
+            (cy, cx),
+            dtype,
+            request.fill,
+            request.nodata,
+            request.resampling,
+            gdal,
+            decode_key,
+            [None if w is None else sorted(w) for w in windows],
+            flag,
+        )
     )
     out_dtype = FLAG_DTYPE if decode is not None else np.dtype(request.dtype)
     fill: float = int(Flag.NODATA) if decode is not None else request.fill
@@ -264,12 +274,7 @@ LIBRARY_ERRORS = _library_errors()
 def library_failure(source: Source, exc: BaseException) -> AssetReadError:
     """An AssetReadError naming the source, with the innermost message of ``exc``'s chain
     (GDAL's own, where a library wrapped it)."""
-    from ..errors import scrub_message
-
-    inner: BaseException = exc
-    while inner.__cause__ is not None or inner.__context__ is not None:
-        inner = inner.__cause__ or inner.__context__  # type: ignore[assignment]
-    cause = scrub_message(inner, source.href)
+    cause = root_cause(exc, source.href)
     return AssetReadError(
         f"{source.id}: cannot read {scrub_href(source.href)}: {cause}; check the URL and the "
         "server, or exclude the item",

@@ -5,7 +5,8 @@ Every line of ``audit.jsonl`` is a JSON object with ``seq`` (0, 1, 2, ...), ``ki
 record's canonical JSON without ``hash`` (HMAC-SHA-256 with a key, when the run was given one).
 The last record of a finished trail has kind ``end`` and states how many records precede it, so
 editing, deleting, inserting or reordering any line, or cutting the file short, is detected by
-:func:`verify_audit`.
+:func:`verify_audit`. A later attempt in the same folder (a rerun that retries what failed)
+continues the same chain: its first record, right after the ``end``, has kind ``resumed``.
 
 Without a key anyone can recompute the chain after rewriting it; anchor the ``end`` hash
 elsewhere (the output STAC catalog carries it) or use a key (``CLEARCUBE_AUDIT_KEY``) when
@@ -27,6 +28,7 @@ __all__ = ["GENESIS", "AuditLog", "AuditVerification", "record_hash", "verify_au
 
 GENESIS = "0" * 64
 END = "end"
+RESUMED = "resumed"
 
 
 def _canonical(obj: Any) -> bytes:
@@ -56,7 +58,7 @@ class AuditLog:
     its chain (a resumed run).
     """
 
-    def __init__(self, path: str | Path, *, key: bytes | None = None) -> None:
+    def __init__(self, path: str | Path, *, key: bytes | None = None, reopen: bool = False) -> None:
         self.path = Path(path)
         self.key = key if key is not None else _key_from_env()
         self.seq = 0
@@ -65,7 +67,7 @@ class AuditLog:
             result = verify_audit(self.path, key=self.key, require_end=False)
             if not result.ok:
                 raise ValueError(f"{self.path}: existing audit trail is broken: {result.error}")
-            if result.finished:
+            if result.finished and not reopen:
                 raise ValueError(f"{self.path}: audit trail is finished; start a new run folder")
             self.seq = result.records
             self.head = result.head
@@ -150,8 +152,10 @@ def verify_audit(
             out.error = f"{where} (seq {n}, kind {record.get('kind')!r}): content was altered"
             return out
         if out.finished:
-            out.error = f"{where} (seq {n}): record after the end of the trail"
-            return out
+            if record.get("kind") != RESUMED:
+                out.error = f"{where} (seq {n}): record after the end of the trail"
+                return out
+            out.finished = False  # a later attempt continues the chain
         if record.get("kind") == END:
             if record.get("data", {}).get("records") != n:
                 out.error = f"{where}: end record counts {record['data'].get('records')} records"

@@ -96,10 +96,18 @@ def write_composites(
                 lambda p, one=one: write_cog([one["clear_count"]], p, descriptions=["clear_count"]),
             )
         )
-    # GDAL compresses outside the GIL: the files are written in parallel, recorded in order
-    pending = [(path, write) for path, write in jobs if not publisher.is_current(path)]
-    with ThreadPoolExecutor(max_workers=max(1, min(len(pending), 4))) as pool:
-        list(pool.map(lambda job: job[1](job[0]), pending))
-    for path, _ in jobs:
-        publisher.publish(path, lambda p: None)
+    # GDAL compresses outside the GIL: the files are written in parallel, then published
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=".composites.", suffix=".tmp", dir=layout.root))
+    try:
+        built = {path: folder / path.name for path, _ in jobs}
+        with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), 4))) as pool:
+            list(pool.map(lambda job: job[1](built[job[0]]), jobs))
+        for path, _ in jobs:
+            publisher.publish(path, built[path].replace)
+    finally:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
     return products

@@ -57,14 +57,25 @@ class Publisher:
         return rel in self.recorded and path.exists() and sha256_file(path) == self.recorded[rel]
 
     def publish(self, path: Path, write: Callable[[Path], Any]) -> Path:
-        """Write ``path`` with ``write(path)`` (which writes atomically) and record it, unless
-        it is already there as recorded."""
+        """Write the product with ``write(tmp)`` next to ``path`` and record it; when an
+        earlier attempt recorded the same content and it is still there, keep that file."""
+        import os
+        import shutil
+        import tempfile
+
         rel = self.layout.rel(path)
-        if self.is_current(path):
-            self.reused.append(rel)
-        else:
-            write(path)
-            self.record(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        try:
+            built = folder / path.name
+            write(built)
+            if self.is_current(path) and sha256_file(built) == self.recorded[rel]:
+                self.reused.append(rel)
+            else:
+                os.replace(built, path)
+                self.record(path)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         self.products[rel] = path
         return path
 

@@ -70,9 +70,13 @@ def scene_frame(
     )
     frame["decision"] = [d.decision for d in decisions.slices]
     frame["reason"] = [d.reason for d in decisions.slices]
+    frame["fallback"] = [d.fallback for d in decisions.slices]
     if decisions.items:
         extra = pd.DataFrame(
-            [{"id": d.id, "decision": d.decision, "reason": d.reason} for d in decisions.items]
+            [
+                {"id": d.id, "decision": d.decision, "reason": d.reason, "fallback": d.fallback}
+                for d in decisions.items
+            ]
         )
         frame = pd.concat([frame, extra], ignore_index=True)
     return frame

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -79,22 +79,53 @@ class CubeStore:
         self.path = self._tmp / self.final.name
         self.geobox = geobox
 
+    def _store(self, ds: xr.Dataset, mode: Literal["w", "a"]) -> list[Any]:
+        """Write the metadata (and the in-memory variables) of ``ds`` now; return the lazy
+        writes of its dask variables.
+
+        xarray's own lazy write would hand dask an optimised copy of each variable's graph,
+        so a read task shared with other results of the same pass would run twice; the
+        chunks are stored with ``dask.array.store`` on the graph as it is instead.
+        """
+        import dask.array as da
+        import zarr
+
+        ds.to_zarr(self.path, mode=mode, zarr_format=3, consolidated=False, compute=False)
+        writes = []
+        for name, var in ds.data_vars.items():
+            if not hasattr(var.data, "dask"):
+                continue
+            target = zarr.open_array(self.path / str(name), mode="r+", zarr_format=3)
+            data = var.data if var.dtype == target.dtype else var.data.astype(target.dtype)
+            writes.append(da.store(data, target, lock=False, compute=False))
+        return writes
+
     def write_screen(
         self, flags: xr.DataArray, clear: xr.DataArray, member: xr.DataArray | None
-    ) -> Any:
-        """Create the store with the flags pass (lazy: a dask collection to compute)."""
+    ) -> list[Any]:
+        """Create the store with the flags pass; returns the lazy writes to compute."""
         data: dict[str, xr.DataArray] = {"flags": flags, "clear": clear}
         if member is not None:
             data["member"] = member
-        ds = _prepared(xr.Dataset(data), self.geobox)
-        return ds.to_zarr(self.path, mode="w", zarr_format=3, consolidated=False, compute=False)
+        return self._store(_prepared(xr.Dataset(data), self.geobox), "w")
 
-    def write_bands(self, bands: Mapping[str, xr.DataArray]) -> Any:
-        """Add the reflectance bands (lazy: a dask collection to compute)."""
+    def write_bands(self, bands: Mapping[str, xr.DataArray]) -> list[Any]:
+        """Add the reflectance bands; returns the lazy writes to compute."""
         ds = _prepared(xr.Dataset(dict(bands)), self.geobox)
-        keep = [v for v in ds.variables if v in bands or v == "spatial_ref"]
-        ds = ds[keep] if keep else ds
-        return ds.to_zarr(self.path, mode="a", zarr_format=3, consolidated=False, compute=False)
+        return self._store(ds, "a")
+
+    def blank(self, times: Sequence[int], names: Sequence[str]) -> None:
+        """Set the bands ``names`` to NaN at the time steps ``times`` (scenes whose read
+        failed after their windows were written)."""
+        import zarr
+
+        if not times or not names:
+            return
+        zarr.open_group(self.path, mode="r+", zarr_format=3)
+        for name in names:
+            array = zarr.open_array(self.path / name, mode="r+", zarr_format=3)
+            for t in times:
+                array[t] = np.nan
 
     def open(self) -> xr.Dataset:
         """The store as written so far (lazy), with its grid."""
