@@ -100,3 +100,29 @@ def test_inspect_by_id_in_the_demo_catalog():
     missing = run("inspect", "NO_SUCH_ITEM")
     assert missing.returncode == 1
     assert "no such item" in missing.stderr
+
+
+HEAVY = ("pandas", "dask", "rasterio", "xarray", "odc", "pystac", "clearcube.engines")
+
+
+def test_version_and_help_import_no_heavy_module():
+    # the start-up cost of the CLI is what it imports: --version and --help need none of the
+    # data stack (the speed itself is measured in benchmarks/startup.py, not asserted here)
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from clearcube.cli import cli\n"
+        "for args in (['--version'], ['run', '--help'], ['search', '--help']):\n"
+        "    try:\n"
+        "        cli.main(args, standalone_mode=False)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        f"heavy = {HEAVY!r}\n"
+        "print(sorted({m for m in sys.modules if m.startswith(heavy)}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

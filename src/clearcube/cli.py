@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import platform
 import sys
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as dist_version
 
 import click
 
@@ -39,6 +36,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @cli.command("show-versions")
 def show_versions() -> None:
     """Print clearcube's, Python's, GDAL's and the main dependencies' versions."""
+    import platform
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
     click.echo(f"clearcube: {__version__}")
     click.echo(f"python: {sys.version.split()[0]} ({platform.platform()})")
     for name in _VERSIONED:

@@ -1,0 +1,5 @@
+"""``python -m clearcube``: the command line."""
+
+from .cli import main
+
+main()
