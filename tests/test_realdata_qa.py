@@ -78,6 +78,8 @@ def test_every_real_qa_raster_decodes(realdata):
         valid = (flags & Flag.NODATA) == 0
         if encoding == "landsat-qa-pixel":
             np.testing.assert_array_equal(~valid, qa == 1, err_msg=str(path))  # fill is exactly 1
+            # no valid pixel lacks a cloud confidence (bits 8-9 == 00 would be NODATA)
+            assert not ((qa % 2 == 0) & (((qa >> 8) & 3) == 0)).any(), path
         if encoding == "s2-scl":
             np.testing.assert_array_equal(~valid, qa == 0, err_msg=str(path))
 
@@ -105,6 +107,9 @@ def test_landsat_real_qa_obeys_usgs_invariants(realdata, scene):
     def bit(n):
         return ((valid >> n) & 1).astype(bool)
 
+    # USGS gives every valid pixel a cloud confidence: confidence 00 off the fill is no pixel
+    # (what the decoder relies on to call a reader's 0 NODATA)
+    assert (((valid >> 8) & 3) != 0).all()
     assert (bit(3) == (((valid >> 8) & 3) == 3)).all()  # cloud flag <=> high cloud confidence
     assert (bit(2) == (((valid >> 14) & 3) == 3)).all()  # cirrus flag <=> high cirrus confidence
     assert not (bit(1) & bit(3)).any()  # dilated ring and cloud are exclusive
