@@ -198,19 +198,22 @@ def load(
     order: list[int] = []
     for run in _runs(plans, lambda p: (p.qa_asset, p.qa_encoding, p.qa_dtype, p.qa_nodata)):
         first = plans[run[0]]
+        encoding = get_encoding(first.qa_encoding)
         request = ReadRequest(
             items=tuple(pyitems[i] for i in run),
             asset=first.qa_asset,
             geobox=geobox,
             dtype=np.dtype(first.qa_dtype),
-            nodata=first.qa_nodata,
+            # the encoding's own fill, never the item's nodata: 0 is a legal clear in QA60 and
+            # Fmask; engines also write it where the file or item declares no data
+            nodata=encoding.fill,
             chunks_yx=cyx,
             resampling="nearest",
             gdal=gdal_opts,
         )
         read_flags = getattr(reader, "read_flags", None)
         if read_flags is not None:
-            flags = read_flags(request, get_encoding(first.qa_encoding), cfg)
+            flags = read_flags(request, encoding, cfg)
         else:
             raw = reader.read(request)
             flags = decode(raw, first.qa_encoding, cfg)
@@ -265,6 +268,8 @@ def load(
         from odc.geo.geom import Geometry
 
         mask = rasterize(Geometry(dict(geometry), "EPSG:4326"), geobox)
+        ydim, xdim = geobox.dimensions  # latitude/longitude on a geographic grid
+        mask = mask.rename({ydim: "y", xdim: "x"}) if (ydim, xdim) != ("y", "x") else mask
         ds["aoi"] = mask.drop_vars("spatial_ref", errors="ignore")
     ds["flags"].attrs = {
         "long_name": "clearcube sensor-neutral QA flags",
@@ -361,7 +366,8 @@ def _load_band(
     if missing:
         shape = (len(missing), geobox.shape.y, geobox.shape.x)
         empty = da.full(shape, np.nan, dtype=np.float32, chunks=(1, *cyx))
-        coords = {"y": geobox.coords["y"].values, "x": geobox.coords["x"].values}
+        ydim, xdim = geobox.dimensions  # latitude/longitude on a geographic grid
+        coords = {"y": geobox.coords[ydim].values, "x": geobox.coords[xdim].values}
         parts.append(xr.DataArray(empty, dims=("time", "y", "x"), coords=coords, name=name))
         order.extend(missing)
     band = xr.concat(parts, dim="time", join="override", coords="minimal", compat="override")

@@ -8,6 +8,13 @@ identically for every engine.
 
 from __future__ import annotations
 
-from ._base import Engine, ReadRequest, get_engine, list_engines
+from ._base import Engine, ReadRequest, declared_nodata, get_engine, list_engines, nodata_values
 
-__all__ = ["Engine", "ReadRequest", "get_engine", "list_engines"]
+__all__ = [
+    "Engine",
+    "ReadRequest",
+    "declared_nodata",
+    "get_engine",
+    "list_engines",
+    "nodata_values",
+]

@@ -14,6 +14,9 @@ that covers that row and place it into each chunk with the exact nearest-neighbo
 - When the output pixel is more than twice the source pixel, the window is read from the
   coarsest overview level not coarser than the output (the level GDAL itself would pick), and
   placed exactly on that level's grid; up to 2x, full resolution.
+- No data is filled with one value whatever the file says: outside a raster, and where a
+  pixel equals the file's nodata tag or the nodata the item declares, a raw read writes the
+  request's ``nodata`` and a decoding read the encoding's fill (so NODATA flags).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from ..errors import AssetReadError, scrub_href, scrub_message
 from ..flags import FLAG_DTYPE, Flag
 from ..gdal_env import drop_dataset, open_dataset, rio_env
 from ..sensors import Encoding, decode_block
-from ._base import ReadRequest, item_times
+from ._base import ReadRequest, declared_nodata, grid_coords, item_times, nodata_values
 from .placement import source_pixel_index
 
 __all__ = ["NativeEngine"]
@@ -221,6 +224,7 @@ def _read_row(
     nodata: float,
     gdal: tuple[tuple[str, str], ...],
     decode: tuple[Encoding, MaskConfig] | None = None,
+    declared: float | None = None,
 ) -> list[npt.NDArray[Any]]:
     """Read, in one window, the part of ``href`` that covers a row of output chunks
     (``grids``, left to right) and place it into each chunk; with ``decode``, return flags
@@ -228,10 +232,15 @@ def _read_row(
 
     One window per row of chunks rather than per chunk: a remote COG is fetched with one
     request per source block row, so a row of n chunks costs n times fewer round trips.
+    Pixels equal to the file's nodata tag or to ``declared`` (the item's nodata) become the
+    fill, like pixels outside the raster.
     """
     import rasterio.errors
     from rasterio.windows import Window
 
+    # the raw code of "no data": the encoding's own fill when decoding (0 is a legal clear in
+    # QA60 and Fmask), else the request's
+    fill = decode[0].fill if decode is not None else nodata
     if decode is not None:
         outs = [np.full((1, *g.shape_yx), Flag.NODATA, dtype=FLAG_DTYPE) for g in grids]
     else:
@@ -252,6 +261,7 @@ def _read_row(
             r0, r1 = min(p.row0 for p in used), max(p.row1 for p in used)
             c0, c1 = min(p.col0 for p in used), max(p.col1 for p in used)
             data = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
+            tag = ds.nodata
     except rasterio.errors.RasterioError as exc:
         drop_dataset(href)
         reason = scrub_message(exc, href)
@@ -259,28 +269,49 @@ def _read_row(
             f"{item_id}: cannot read {scrub_href(href)}: {reason}; check the URL and the "
             "server, or exclude the item"
         ) from None
+    data = _nodata_as_fill(data, (tag, declared), fill)
     for k, place in enumerate(places):
         if place is None:
             continue
         window = data[place.row0 - r0 : place.row1 - r0, place.col0 - c0 : place.col1 - c0]
-        outs[k] = _fill_chunk(outs[k], window, place, nodata, decode)
+        outs[k] = _fill_chunk(outs[k], window, place, fill, decode)
     return outs
+
+
+def _nodata_as_fill(
+    data: npt.NDArray[Any], declared: tuple[float | None, ...], fill: float
+) -> npt.NDArray[Any]:
+    """``data`` with pixels equal to a declared nodata (file tag, item) set to ``fill``."""
+    values = nodata_values(declared, data.dtype, fill)
+    if not values:
+        return data  # the common case: no tag, or a tag equal to the fill
+    missing = np.isin(data, np.array(values, dtype=data.dtype))
+    if not missing.any():
+        return data
+    if np.can_cast(np.min_scalar_type(fill), data.dtype):
+        out = data
+    else:  # e.g. a signed 8-bit raster and a fill of 255: widen rather than wrap
+        out = data.astype(np.result_type(data.dtype, np.min_scalar_type(fill)))
+    out[missing] = fill
+    return out
 
 
 def _fill_chunk(
     out: npt.NDArray[Any],
     data: npt.NDArray[Any],
     place: _Placement,
-    nodata: float,
+    fill: float,
     decode: tuple[Encoding, MaskConfig] | None,
 ) -> npt.NDArray[Any]:
-    """Place the window ``data`` into the chunk ``out``, decoding it first when asked."""
+    """Place the window ``data`` into the chunk ``out``, decoding it first when asked
+    (``fill``: the raw code of the chunk's pixels outside the source)."""
     if decode is not None:
         # decode at whichever resolution has fewer pixels: the source window or the chunk
         if data.size <= out.size:
             data = decode_block(data, *decode)
         else:
-            raw = np.full(out.shape, nodata, dtype=data.dtype)
+            # a dtype that holds the fill too (QA60's 65535 in a narrower raster)
+            raw = np.full(out.shape, fill, dtype=np.result_type(data, np.min_scalar_type(fill)))
             _place(raw, data, place)
             return decode_block(raw, *decode)
     _place(out, data, place)
@@ -368,6 +399,7 @@ class NativeEngine:
         dtype = np.dtype(request.dtype).str
         gdal = tuple(sorted(request.gdal.items()))
         hrefs = [item.assets[request.asset].href for item in request.items]
+        declared = [declared_nodata(item, request.asset) for item in request.items]
         decode_key = None if decode is None else (decode[0].name, decode[1].digest())
         name = ("native-flags-" if decode else "native-read-") + tokenize(
             hrefs,
@@ -379,6 +411,7 @@ class NativeEngine:
             request.nodata,
             gdal,
             decode_key,
+            declared,
         )
         out_dtype = FLAG_DTYPE if decode is not None else np.dtype(request.dtype)
         fill = int(Flag.NODATA) if decode is not None else request.nodata
@@ -413,6 +446,7 @@ class NativeEngine:
                         request.nodata,
                         gdal,
                         decode,
+                        declared[t],
                     )
                 for ix, w in enumerate(xchunks):
                     if ix in inside:
@@ -426,15 +460,10 @@ class NativeEngine:
             chunks=((1,) * len(request.items), ychunks, xchunks),
             dtype=out_dtype,
         )
-        coords = geobox.coords
         return xr.DataArray(
             arr,
             dims=("time", "y", "x"),
-            coords={
-                "time": item_times(request.items),
-                "y": coords["y"].values,
-                "x": coords["x"].values,
-            },
+            coords={"time": item_times(request.items), **grid_coords(geobox)},
             name="flags" if decode is not None else request.asset,
             attrs={"nodata": fill},
         )

@@ -5,6 +5,10 @@ writes ``proj:code``), so items get ``proj:epsg`` from ``proj:code`` on a copy; 
 bounds it derives a shifted grid, so the geobox's exact bounds are passed with
 ``snap_bounds=False``; ``fill_value`` must be of the output dtype; coordinates must label pixel
 centres (``xy_coords="center"``) to match odc-geo.
+
+stackstac writes ``fill_value`` outside a raster and where a pixel equals the file's nodata
+tag (a masked read); the nodata an item declares in ``raster:bands`` it ignores, so those
+pixels are replaced here.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import GridError
-from ._base import ReadRequest, item_times
+from ._base import ReadRequest, fill_declared_nodata, grid_coords, item_times
 
 
 class StackstacEngine:
@@ -65,13 +69,20 @@ class StackstacEngine:
                 "stackstac dropped items that do not overlap the grid; filter items by "
                 "footprint before reading"
             )
+        if (arr.sizes["y"], arr.sizes["x"]) != (geobox.shape.y, geobox.shape.x):
+            raise GridError(
+                f"stackstac built a {arr.sizes['y']} x {arr.sizes['x']} grid for the "
+                f"{geobox.shape.y} x {geobox.shape.x} output grid; use engine='native' or 'odc'"
+            )
         out: xr.DataArray = arr.isel(band=0, drop=True)
-        out = out.assign_coords(time=item_times(request.items))
+        # the geobox's own pixel centres: stackstac's differ in the last bits on degree grids,
+        # which would misalign the flags with every other variable
+        out = out.assign_coords({"time": item_times(request.items), **grid_coords(geobox)})
         keep = {"time", "y", "x"}
         out = out.drop_vars([c for c in out.coords if c not in keep])
         out.attrs = {"nodata": request.nodata}
         named: xr.DataArray = out.rename(request.asset)
-        return named
+        return fill_declared_nodata(named, request)
 
 
 def _with_epsg(item: Any) -> Any:
