@@ -9,8 +9,8 @@ renamed to ``y``/``x`` like every engine's.
 Measured pitfall (rasterio 1.4.4, GDAL 3.10): ``rasterio.warp.reproject``, which odc-stac
 calls whenever it resamples, copies pixels equal to the file's nodata tag unchanged when the
 destination nodata is 0 (with any other value it writes that value). A fill of 0 (SCL,
-reflectance) is therefore requested as -1 in the next wider signed dtype, a value no source
-pixel can hold, and put back to 0 afterwards.
+reflectance) is therefore requested as the lowest value of the next wider signed dtype, which
+no source pixel can hold, and put back to 0 afterwards.
 """
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ class OdcEngine:
 
 def _stand_in(dtype: np.dtype[Any], nodata: float) -> tuple[np.dtype[Any], float]:
     """The (dtype, nodata) to ask odc-stac for: as requested, except that an integer fill of
-    0 becomes -1 in the next wider signed dtype (see the module docstring)."""
+    0 becomes the lowest value of the next wider signed dtype, which no pixel of ``dtype``
+    can hold (see the module docstring)."""
     if nodata != 0 or dtype.kind not in "ui" or dtype.itemsize >= 8:
         return dtype, nodata
-    return np.dtype(f"int{dtype.itemsize * 16}"), -1
+    wider = np.dtype(f"int{dtype.itemsize * 16}")
+    return wider, int(np.iinfo(wider).min)
