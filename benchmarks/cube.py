@@ -40,6 +40,7 @@ from clearcube.demo import generate_demo
 from clearcube.engines import ReadRequest, get_engine
 from clearcube.gdal_env import clear_vsicurl_cache, gdal_options, rio_env
 from clearcube.grid import output_geobox
+from clearcube.sensors import get_encoding
 from clearcube.sensors.plan import ScenePlan, plan_items
 
 
@@ -213,9 +214,9 @@ def direct(job: Job, engine: str) -> Callable[[], Any]:
         import dask
 
         parts = []
-        for enc, asset, dtype, nodata in (
-            ("s2-scl", "scl", "uint8", 0),
-            ("landsat-qa-pixel", "qa_pixel", "uint16", 1),
+        for enc, asset, dtype in (
+            ("s2-scl", "scl", "uint8"),
+            ("landsat-qa-pixel", "qa_pixel", "uint16"),
         ):
             sel = tuple(i for i in py if asset in i.assets)
             if not sel:
@@ -225,8 +226,7 @@ def direct(job: Job, engine: str) -> Callable[[], Any]:
                 asset,
                 geobox=job.geobox,
                 dtype=np.dtype(dtype),
-                fill=nodata,
-                nodata=nodata,
+                fill=get_encoding(enc).fill,
                 chunks_yx=(job.chunk, job.chunk),
                 gdal=gdal,
             )

@@ -9,9 +9,10 @@ import xarray as xr
 
 import clearcube as cc
 from clearcube import Flag, MaskConfig
+from clearcube.sensors import ENCODINGS, get_encoding
 from clearcube.sensors.hls import decode_fmask_bits
 from clearcube.sensors.landsat import decode_qa_pixel_bits, decode_qa_radsat_bits
-from clearcube.sensors.sentinel2 import decode_qa60_bits
+from clearcube.sensors.sentinel2 import QA60_FILL, decode_qa60_bits
 
 from . import _truth as truth
 
@@ -69,6 +70,69 @@ def test_scl_wider_and_signed_integers_outside_range_are_nodata():
     )
 
 
+@pytest.mark.parametrize("name", sorted(truth.TRUTH))
+def test_every_encoding_declares_its_fill_and_it_decodes_to_nodata_alone(name):
+    encoding = get_encoding(name)
+    assert encoding.fill == truth.FILL[name]
+    fill = np.array([encoding.fill], dtype=encoding.native_dtype)
+    decode_fn, _, _ = truth.TRUTH[name]
+    assert decode_fn(encoding.fill) == truth.NODATA  # the oracle agrees it is no data
+    strict = MaskConfig(on_undefined="raise")
+    assert cc.decode(fill, name, strict)[0] == Flag.NODATA  # the reader's own fill never raises
+    assert not cc.is_clear(cc.decode(fill, name))[0]
+
+
+def test_registry_holds_exactly_the_encodings_with_a_truth_table():
+    assert set(ENCODINGS) == set(truth.TRUTH)
+
+
+@pytest.mark.parametrize("name", sorted(truth.TRUTH))
+def test_defined_values_match_the_specification(name):
+    _, defined_fn, n_values = truth.TRUTH[name]
+    want = np.array([defined_fn(v) for v in range(n_values)])
+    _, defined = get_encoding(name).tables(MaskConfig())
+    np.testing.assert_array_equal(defined, want)
+    # undefined values are NODATA alone, and raise when asked; defined ones never raise
+    values = np.arange(n_values).astype(get_encoding(name).native_dtype)
+    flags = cc.decode(values, name)
+    assert (flags[~want] == Flag.NODATA).all()
+    cc.decode(values[want], name, MaskConfig(on_undefined="raise"))
+    if (~want).any():
+        with pytest.raises(cc.QAError, match=rf"{name}: {int((~want).sum())} pixel\(s\)"):
+            cc.decode(values, name, MaskConfig(on_undefined="raise"))
+
+
+def test_qa60_bits_other_than_10_and_11_are_undefined():
+    qa = np.array([0, 1024, 2048, 3072, 1, 1025, 0x1000, QA60_FILL], np.uint16)
+    flags = cc.decode(qa, "s2-qa60")
+    np.testing.assert_array_equal(
+        flags,
+        [0, Flag.CLOUD, Flag.CIRRUS, Flag.CLOUD | Flag.CIRRUS] + [Flag.NODATA] * 4,
+    )
+    with pytest.raises(cc.QAError, match=r"undefined QA values 1, 1025, 4096;"):
+        cc.decode(qa, "s2-qa60", MaskConfig(on_undefined="raise"))
+
+
+def test_qa_pixel_without_cloud_confidence_is_nodata_alone():
+    # USGS sets bits 8-9 on every valid pixel: a non-fill value with confidence 00 (0 included)
+    # is what a reader returns outside an untagged raster, never a clear pixel.
+    without = [v for v in range(65536) if v % 2 == 0 and (v // 256) % 4 == 0]
+    assert len(without) == 65536 // 8
+    assert 0 in without
+    flags = cc.decode(np.array(without, np.uint16), "landsat-qa-pixel")
+    assert (flags == Flag.NODATA).all()
+    nodata = cc.decode(ALL_U16, "landsat-qa-pixel", MaskConfig(confidence_tiers=(0, 1, 2, 3)))
+    n_fill = 65536 // 2
+    assert int((nodata == Flag.NODATA).sum()) == n_fill + len(without)
+    assert (nodata[(nodata & Flag.NODATA) != 0] == Flag.NODATA).all()  # NODATA alone
+    with pytest.raises(
+        cc.QAError, match=r"landsat-qa-pixel: 1 pixel\(s\) hold undefined QA values 0;"
+    ):
+        cc.decode(
+            np.array([1, 0, 21824], np.uint16), "landsat-qa-pixel", MaskConfig(on_undefined="raise")
+        )
+
+
 def test_qa60_every_value():
     np.testing.assert_array_equal(cc.decode(ALL_U16, "s2-qa60"), expected(truth.qa60, range(65536)))
     np.testing.assert_array_equal(decode_qa60_bits(ALL_U16), expected(truth.qa60, range(65536)))
@@ -86,6 +150,8 @@ def test_qa_pixel_known_usgs_values():
     # Values seen in real Landsat 8 QA_PIXEL rasters, decoded by hand from the USGS table.
     cases = {
         1: Flag.NODATA,  # fill
+        0: Flag.NODATA,  # no cloud confidence: a reader's fill, not a USGS pixel
+        0b0100_0000: Flag.NODATA,  # "clear" bit without a cloud confidence: no pixel either
         21824: Flag(0),  # clear, low confidence cloud/shadow/snow/cirrus
         21952: Flag.WATER,  # clear water
         22280: Flag.CLOUD,  # bit 3 cloud, high confidence
@@ -211,8 +277,12 @@ def test_qa60_uninformative_scene_check():
     assert not cc.qa60_uninformative(zeros, "02.14")
     assert not cc.qa60_uninformative(cloudy, "05.10")
     assert cc.qa60_uninformative(da.from_array(zeros, chunks=2), 4.0)
-    # bits other than 10/11 carry no cloud information
+    # bits other than 10/11 carry no cloud information, and undefined values (the fill, a
+    # cloud bit next to an unused one) are no data, not a cloud
     assert cc.qa60_uninformative(np.full((2, 2), 0x03FF, np.uint16), "04.00")
+    assert cc.qa60_uninformative(np.full((2, 2), QA60_FILL, np.uint16), "04.00")
+    assert cc.qa60_uninformative(np.array([0, 0x0401], np.uint16), "04.00")
+    assert not cc.qa60_uninformative(np.array([QA60_FILL, 0x0800], np.uint16), "04.00")
     with pytest.raises(ValueError, match=r"not a Sentinel-2 processing baseline"):
         cc.qa60_uninformative(zeros, "baseline four")
 

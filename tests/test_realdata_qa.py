@@ -78,6 +78,8 @@ def test_every_real_qa_raster_decodes(realdata):
         valid = (flags & Flag.NODATA) == 0
         if encoding == "landsat-qa-pixel":
             np.testing.assert_array_equal(~valid, qa == 1, err_msg=str(path))  # fill is exactly 1
+            # no valid pixel lacks a cloud confidence (bits 8-9 == 00 would be NODATA)
+            assert not ((qa % 2 == 0) & (((qa >> 8) & 3) == 0)).any(), path
         if encoding == "s2-scl":
             np.testing.assert_array_equal(~valid, qa == 0, err_msg=str(path))
 
@@ -105,6 +107,9 @@ def test_landsat_real_qa_obeys_usgs_invariants(realdata, scene):
     def bit(n):
         return ((valid >> n) & 1).astype(bool)
 
+    # USGS gives every valid pixel a cloud confidence: confidence 00 off the fill is no pixel
+    # (what the decoder relies on to call a reader's 0 NODATA)
+    assert (((valid >> 8) & 3) != 0).all()
     assert (bit(3) == (((valid >> 8) & 3) == 3)).all()  # cloud flag <=> high cloud confidence
     assert (bit(2) == (((valid >> 14) & 3) == 3)).all()  # cirrus flag <=> high cirrus confidence
     assert not (bit(1) & bit(3)).any()  # dilated ring and cloud are exclusive
@@ -138,3 +143,22 @@ def test_sentinel2_l1c_cloud_mask_matches_esa_cloudy_pixel_percentage(realdata):
     assert ours == pytest.approx(esa, abs=0.1), (ours, esa)
     assert not cc.qa60_uninformative(qa60, "05.09")
     assert cc.qa60_uninformative(np.zeros_like(qa60), "05.09")
+
+
+@pytest.mark.parametrize("scene", LANDSAT_L8)
+def test_landsat_read_beyond_an_untagged_raster_is_nodata(realdata, scene):
+    # USGS QA_PIXEL rasters carry no nodata tag, so a reader returns 0 beyond their edge: a
+    # window twice the raster's width must count exactly the raster's own valid pixels
+    from rasterio.windows import Window
+
+    path = realdata / "rasters" / "landsat" / scene / f"{scene}_QA_PIXEL.TIF"
+    with rasterio.open(path) as src:
+        assert src.nodata is None
+        inside = src.read(1)
+        wide = src.read(1, window=Window(0, 0, 2 * src.width, src.height), boundless=True)
+    assert (wide[:, src.width :] == 0).all()
+    flags = cc.decode(wide, "landsat-qa-pixel")
+    assert int(((flags & Flag.NODATA) == 0).sum()) == int((inside != 1).sum())
+    assert int(cc.is_clear(flags).sum()) == int(
+        cc.is_clear(cc.decode(inside, "landsat-qa-pixel")).sum()
+    )

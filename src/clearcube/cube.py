@@ -27,7 +27,7 @@ import xarray as xr
 
 from .bands import check_bands
 from .config import MaskConfig
-from .engines import Read, ReadRequest, Source, get_engine
+from .engines import Read, ReadRequest, Source, get_engine, grid_coords
 from .flags import FLAG_DTYPE, Flag
 from .gdal_env import gdal_options
 from .plan import Planned, plan
@@ -77,6 +77,7 @@ def qa_source(scene: ScenePlan) -> Source:
         crs=grid.crs,
         shape_yx=grid.shape_yx,
         transform=grid.transform,
+        nodata=scene.qa_declared_nodata,
     )
 
 
@@ -93,6 +94,7 @@ def band_source(scene: ScenePlan, name: str) -> Source:
         crs=band.grid.crs,
         shape_yx=band.grid.shape_yx,
         transform=band.grid.transform,
+        nodata=band.nodata,
     )
 
 
@@ -184,8 +186,9 @@ def lazy_flags(
             sources=tuple(qa_source(members[i]) for i in run),
             geobox=planned.geobox,
             dtype=np.dtype(first.qa_dtype),
-            fill=first.qa_nodata,
-            nodata=first.qa_nodata,
+            # the encoding's own fill, never the item's nodata: 0 is a legal clear in QA60 and
+            # Fmask; engines also write it where the file or the item declares no data
+            fill=encoding.fill,
             chunks_yx=planned.chunks_yx,
             resampling="nearest",
             gdal=opts,
@@ -346,7 +349,6 @@ def lazy_bands(
                 geobox=geobox,
                 dtype=dtype,
                 fill=fill,
-                nodata=first.nodata,
                 chunks_yx=planned.chunks_yx,
                 resampling="nearest",
                 gdal=opts,
@@ -371,16 +373,9 @@ def lazy_bands(
         if missing:
             shape = (len(missing), geobox.shape.y, geobox.shape.x)
             empty = da.full(shape, np.nan, dtype=np.float32, chunks=chunks)
-            ref = parts[0] if parts else None
-            space = (
-                {"y": ref["y"].values, "x": ref["x"].values}
-                if ref is not None
-                else {
-                    "y": geobox.coords[next(iter(geobox.coords))].values,
-                    "x": geobox.coords[list(geobox.coords)[1]].values,
-                }
+            parts.append(
+                xr.DataArray(empty, dims=("time", "y", "x"), coords=grid_coords(geobox), name=name)
             )
-            parts.append(xr.DataArray(empty, dims=("time", "y", "x"), coords=space, name=name))
             order.extend(missing)
         band = _concat([p.drop_vars("time", errors="ignore") for p in parts], order)
         out[name] = _merge_band(band, planned, member).astype(np.float32)
@@ -427,7 +422,11 @@ def aoi_mask(planned: Planned) -> xr.DataArray | None:
     from odc.geo.geom import Geometry
     from odc.geo.xr import rasterize
 
-    mask = rasterize(Geometry(dict(planned.geometry), "EPSG:4326"), planned.geobox)
+    geobox = planned.geobox
+    mask = rasterize(Geometry(dict(planned.geometry), "EPSG:4326"), geobox)
+    ydim, xdim = geobox.dimensions  # latitude/longitude on a geographic grid
+    if (ydim, xdim) != ("y", "x"):
+        mask = mask.rename({ydim: "y", xdim: "x"})
     return mask.drop_vars("spatial_ref", errors="ignore").rename("aoi")
 
 

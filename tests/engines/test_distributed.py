@@ -34,7 +34,6 @@ def test_cluster_equals_threads(engine, scl_tiles, cluster_client):
         geobox=geobox,
         dtype=np.dtype("uint8"),
         fill=0,
-        nodata=0,
         chunks_yx=(64, 64),
         gdal=gdal_options(),
     )

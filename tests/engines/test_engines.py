@@ -22,7 +22,6 @@ def request(items, geobox, chunks=(64, 64)):
         geobox=geobox,
         dtype=np.dtype("uint8"),
         fill=0,
-        nodata=0,
         chunks_yx=chunks,
         gdal=gdal_options(),
     )

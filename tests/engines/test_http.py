@@ -32,7 +32,6 @@ def read(engine, item, **gdal):
         geobox=GRID,
         dtype=np.dtype("uint8"),
         fill=0,
-        nodata=0,
         chunks_yx=(64, 64),
         gdal=gdal_options(gdal),
     )

@@ -17,8 +17,11 @@ from ._base import (
     ReadFailure,
     ReadRequest,
     Source,
+    declared_nodata,
     get_engine,
+    grid_coords,
     list_engines,
+    nodata_values,
     register,
 )
 
@@ -29,7 +32,10 @@ __all__ = [
     "ReadFailure",
     "ReadRequest",
     "Source",
+    "declared_nodata",
     "get_engine",
+    "grid_coords",
     "list_engines",
+    "nodata_values",
     "register",
 ]

@@ -28,8 +28,11 @@ __all__ = [
     "ReadFailure",
     "ReadRequest",
     "Source",
+    "declared_nodata",
     "get_engine",
+    "grid_coords",
     "list_engines",
+    "nodata_values",
     "register",
 ]
 
@@ -67,6 +70,9 @@ class Source:
     crs, shape_yx, transform
         The asset's grid as the item states it (None where it does not: the file's own grid is
         read then).
+    nodata
+        The nodata value the item declares for the asset (None: none). Pixels equal to it, or
+        to the file's own nodata tag, are no data whatever the value.
     """
 
     id: str
@@ -78,9 +84,10 @@ class Source:
     crs: str | None = None
     shape_yx: tuple[int, int] | None = None
     transform: tuple[float, float, float, float, float, float] | None = None
+    nodata: float | None = None
 
     def __dask_tokenize__(self) -> tuple[Any, ...]:
-        return ("clearcube.Source", self.id, self.asset, self.href, str(self.time))
+        return ("clearcube.Source", self.id, self.asset, self.href, str(self.time), self.nodata)
 
     @classmethod
     def from_item(cls, item: Any, asset: str) -> Source:
@@ -111,6 +118,7 @@ class Source:
             crs=crs,
             shape_yx=(int(shape[0]), int(shape[1])) if shape else None,
             transform=tuple(float(v) for v in tf[:6]) if tf else None,  # type: ignore[arg-type]
+            nodata=declared_nodata(extra),
         )
 
 
@@ -130,11 +138,10 @@ class ReadRequest:
     dtype
         dtype of the raw values (the asset's own, e.g. uint8 for SCL).
     fill
-        What the output holds where a source has no data: outside the raster and where its
-        pixels equal ``nodata``. For QA, the encoding's own fill (never a value that decodes
-        as clear).
-    nodata
-        The value the item or file declares as no data (None: none declared).
+        What the output holds where a source has no data: outside the raster, and where a
+        pixel equals the nodata the file's tag or the item (:attr:`Source.nodata`) declares,
+        whatever that value is. For QA, the encoding's own fill (:attr:`Encoding.fill`), so
+        that decoding the raw codes gives NODATA.
     chunks_yx
         Output chunk size (y, x). Time chunks are one slice.
     resampling
@@ -154,7 +161,6 @@ class ReadRequest:
     geobox: GeoBox
     dtype: np.dtype[Any]
     fill: int | float
-    nodata: int | float | None = None
     chunks_yx: tuple[int, int] = (1024, 1024)
     resampling: str = "nearest"
     gdal: dict[str, str] = field(default_factory=dict)
@@ -170,7 +176,6 @@ class ReadRequest:
         geobox: GeoBox,
         dtype: Any,
         fill: int | float,
-        nodata: int | float | None = None,
         chunks_yx: tuple[int, int] = (1024, 1024),
         resampling: str = "nearest",
         gdal: Mapping[str, str] | None = None,
@@ -181,7 +186,6 @@ class ReadRequest:
             geobox=geobox,
             dtype=np.dtype(dtype),
             fill=fill,
-            nodata=nodata,
             chunks_yx=chunks_yx,
             resampling=resampling,
             gdal=dict(gdal or {}),
@@ -252,14 +256,14 @@ class Engine(Protocol):
         *,
         dtype: str,
         fill: float,
-        nodata: float | None,
         resampling: str,
         gdal: tuple[tuple[str, str], ...],
         decode: tuple[Encoding, MaskConfig] | None,
     ) -> list[npt.NDArray[Any]]:
         """Read the part of ``source`` that covers a row of output chunks (``grids``, left to
         right, one output row of chunks) and return one ``(1, h, w)`` array per chunk: raw
-        values, or flags when ``decode`` is given. Raises
+        values with ``fill`` where the source has no data, or flags (NODATA there) when
+        ``decode`` is given. Raises
         :class:`~clearcube.errors.AssetReadError` (with the reader's own message) when the
         data cannot be read."""
         ...
@@ -286,6 +290,45 @@ class Engine(Protocol):
         window holds the fill (flags: NODATA | UNREADABLE) and is listed in
         :attr:`Read.failures`."""
         ...
+
+
+def declared_nodata(fields: Mapping[str, Any]) -> float | None:
+    """The nodata value an asset's STAC fields declare: ``raster:bands[0].nodata`` (raster
+    v1) or the asset's ``nodata`` (STAC 1.1); None when they declare none or not a number."""
+    bands = fields.get("raster:bands")
+    value = None
+    if isinstance(bands, list) and bands and isinstance(bands[0], Mapping):
+        value = bands[0].get("nodata")
+    if value is None:
+        value = fields.get("nodata")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None  # "nan", "inf" strings and junk declare nothing a pixel can equal
+    return float(value)
+
+
+def nodata_values(
+    declared: tuple[float | None, ...], dtype: np.dtype[Any], fill: float
+) -> tuple[float, ...]:
+    """The declared nodata values that a pixel of ``dtype`` can hold and that differ from the
+    ``fill`` (which needs no replacing)."""
+    out: list[float] = []
+    for value in declared:
+        if value is None or value == fill or value in out or not np.isfinite(value):
+            continue
+        if dtype.kind in "ui":
+            info = np.iinfo(dtype)
+            if value != int(value) or not info.min <= value <= info.max:
+                continue  # no pixel of this dtype can equal it
+        out.append(value)
+    return tuple(out)
+
+
+def grid_coords(geobox: GeoBox) -> dict[str, np.ndarray[Any, Any]]:
+    """Pixel-centre coordinates of ``geobox`` as ``{"y": ..., "x": ...}``, whatever the CRS
+    calls its axes (odc-geo names a geographic grid's ``latitude``/``longitude``)."""
+    ydim, xdim = geobox.dimensions
+    coords = geobox.coords
+    return {"y": coords[ydim].values, "x": coords[xdim].values}
 
 
 _REGISTRY: dict[str, Callable[[], Engine]] = {}

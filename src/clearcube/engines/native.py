@@ -32,7 +32,7 @@ from ..gdal_env import drop_dataset, open_dataset, rio_env
 from ..sensors import Encoding, decode_block
 from ._base import ChunkGrid, Source
 from .placement import source_pixel_index
-from .windows import WindowEngine
+from .windows import WindowEngine, nodata_as_fill
 
 __all__ = ["NativeEngine"]
 
@@ -211,13 +211,17 @@ def _read_row(
     (``grids``, left to right) and place it into each chunk; with ``decode``, return flags
     decoded chunk by chunk in the same task (no intermediate QA cube).
 
-    Pixels outside the raster, and pixels equal to ``nodata`` or to the file's own nodata tag,
-    hold ``fill`` (decoded: NODATA). One window per row of chunks rather than per chunk: a
+    Pixels outside the raster, and pixels equal to ``nodata`` (the item's) or to the file's
+    own nodata tag, hold ``fill`` (decoded: NODATA, through the encoding's own fill: 0 is a
+    legal clear in QA60 and Fmask). One window per row of chunks rather than per chunk: a
     remote COG is fetched with one request per source block row, so a row of n chunks costs n
     times fewer round trips.
     """
     import rasterio.errors
     from rasterio.windows import Window
+
+    if decode is not None and decode[0].fill is not None:
+        fill = decode[0].fill
 
     if decode is not None:
         outs = [np.full((1, *g.shape_yx), Flag.NODATA, dtype=FLAG_DTYPE) for g in grids]
@@ -248,9 +252,7 @@ def _read_row(
             "server, or exclude the item",
             cause=reason,
         ) from None
-    for value in {nodata, tagged}:
-        if value is not None and value == value and value != fill:
-            data = np.where(data == value, np.asarray(fill, dtype=data.dtype), data)
+    data = nodata_as_fill(data, (tagged, nodata), fill)
     for k, place in enumerate(places):
         if place is None:
             continue
@@ -263,16 +265,18 @@ def _fill_chunk(
     out: npt.NDArray[Any],
     data: npt.NDArray[Any],
     place: _Placement,
-    nodata: float,
+    fill: float,
     decode: tuple[Encoding, MaskConfig] | None,
 ) -> npt.NDArray[Any]:
-    """Place the window ``data`` into the chunk ``out``, decoding it first when asked."""
+    """Place the window ``data`` into the chunk ``out``, decoding it first when asked
+    (``fill``: the raw code of the chunk's pixels outside the source)."""
     if decode is not None:
         # decode at whichever resolution has fewer pixels: the source window or the chunk
         if data.size <= out.size:
             data = decode_block(data, *decode)
         else:
-            raw = np.full(out.shape, nodata, dtype=data.dtype)
+            # a dtype that holds the fill too (QA60's 65535 in a narrower raster)
+            raw = np.full(out.shape, fill, dtype=np.result_type(data, np.min_scalar_type(fill)))
             _place(raw, data, place)
             return decode_block(raw, *decode)
     _place(out, data, place)
@@ -309,7 +313,6 @@ class NativeEngine(WindowEngine):
         *,
         dtype: str,
         fill: float,
-        nodata: float | None,
         resampling: str,
         gdal: tuple[tuple[str, str], ...],
         decode: tuple[Encoding, MaskConfig] | None,
@@ -319,4 +322,4 @@ class NativeEngine(WindowEngine):
                 f"the native engine places pixels by nearest neighbour only, not {resampling!r};"
                 " use engine='odc' for other resampling"
             )
-        return _read_row(source.id, source.href, grids, dtype, fill, nodata, gdal, decode)
+        return _read_row(source.id, source.href, grids, dtype, fill, source.nodata, gdal, decode)

@@ -5,6 +5,10 @@ writes ``proj:code``), so the rebuilt item carries ``proj:epsg``; without explic
 derives a shifted grid, so the window's exact bounds are passed with ``snap_bounds=False``;
 ``fill_value`` must be of the output dtype; coordinates must label pixel centres
 (``xy_coords="center"``) to match odc-geo.
+
+stackstac writes ``fill_value`` outside a raster and where a pixel equals the file's nodata
+tag (a masked read); the nodata an item declares in ``raster:bands`` it ignores, so those
+pixels are replaced here.
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ from .windows import (
     LIBRARY_ERRORS,
     WindowEngine,
     library_failure,
+    nodata_as_fill,
     split_row,
     stac_item,
-    without_nodata,
 )
 
 if TYPE_CHECKING:
@@ -42,7 +46,6 @@ class StackstacEngine(WindowEngine):
         *,
         dtype: str,
         fill: float,
-        nodata: float | None,
         resampling: str,
         gdal: tuple[tuple[str, str], ...],
         decode: tuple[Encoding, MaskConfig] | None,
@@ -69,7 +72,7 @@ class StackstacEngine(WindowEngine):
         env = stackstac.DEFAULT_GDAL_ENV.updated(always=dict(gdal))
         try:
             arr = stackstac.stack(
-                [stac_item(source, dtype, nodata, epsg=True)],
+                [stac_item(source, dtype, epsg=True)],
                 assets=[source.asset],
                 epsg=epsg,
                 resolution=abs(t.a),
@@ -90,4 +93,9 @@ class StackstacEngine(WindowEngine):
             row = np.asarray(arr.isel(band=0).data.compute(scheduler="synchronous"))
         except LIBRARY_ERRORS as exc:
             raise library_failure(source, exc) from None
-        return split_row(without_nodata(row, nodata, fill), grids, decode)
+        if row.shape[-2:] != (height, width):
+            raise GridError(
+                f"stackstac built a {row.shape[-2]} x {row.shape[-1]} window for a "
+                f"{height} x {width} one; use engine='native' or 'odc'"
+            )
+        return split_row(nodata_as_fill(row, (source.nodata,), fill), grids, decode)

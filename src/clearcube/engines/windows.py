@@ -29,7 +29,7 @@ from affine import Affine
 
 from ..errors import AssetReadError, root_cause, scrub_href
 from ..flags import FLAG_DTYPE, Flag
-from ._base import ChunkGrid, Read, ReadFailure, ReadRequest, Source
+from ._base import ChunkGrid, Read, ReadFailure, ReadRequest, Source, grid_coords, nodata_values
 
 if TYPE_CHECKING:
     from ..config import MaskConfig
@@ -41,9 +41,9 @@ __all__ = [
     "WindowEngine",
     "build",
     "library_failure",
+    "nodata_as_fill",
     "split_row",
     "stac_item",
-    "without_nodata",
 ]
 
 _UNREADABLE = int(Flag.NODATA | Flag.UNREADABLE)
@@ -86,7 +86,6 @@ def _row_task(
     grids: tuple[ChunkGrid, ...],
     dtype: str,
     fill: float,
-    nodata: float | None,
     resampling: str,
     gdal: tuple[tuple[str, str], ...],
     decode: tuple[Encoding, MaskConfig] | None,
@@ -105,7 +104,6 @@ def _row_task(
                 grids,
                 dtype=dtype,
                 fill=fill,
-                nodata=nodata,
                 resampling=resampling,
                 gdal=gdal,
                 decode=decode,
@@ -170,7 +168,7 @@ def build(engine: Engine, request: ReadRequest, decode: tuple[Encoding, MaskConf
             (cy, cx),
             dtype,
             request.fill,
-            request.nodata,
+            [src.nodata for src in request.sources],
             request.resampling,
             gdal,
             decode_key,
@@ -216,7 +214,6 @@ def build(engine: Engine, request: ReadRequest, decode: tuple[Encoding, MaskConf
                     tuple(grids),
                     dtype,
                     request.fill,
-                    request.nodata,
                     request.resampling,
                     gdal,
                     decode,
@@ -241,15 +238,12 @@ def build(engine: Engine, request: ReadRequest, decode: tuple[Encoding, MaskConf
         dtype=out_dtype,
     )
     failures = Delayed(collect, graph, layer=name)
-    coords = geobox.coords
-    ydim, xdim = list(coords)[:2]
     data = xr.DataArray(
         arr,
         dims=("time", "y", "x"),
         coords={
             "time": np.array([s.time for s in request.sources], dtype="datetime64[ns]"),
-            "y": coords[ydim].values,
-            "x": coords[xdim].values,
+            **grid_coords(geobox),
         },
         name="flags"
         if decode is not None
@@ -282,11 +276,23 @@ def library_failure(source: Source, exc: BaseException) -> AssetReadError:
     )
 
 
-def without_nodata(row: npt.NDArray[Any], nodata: float | None, fill: float) -> npt.NDArray[Any]:
-    """``row`` with the declared ``nodata`` value replaced by ``fill``."""
-    if nodata is None or nodata != nodata or nodata == fill:
-        return row
-    return np.where(row == nodata, np.asarray(fill, dtype=row.dtype), row)
+def nodata_as_fill(
+    data: npt.NDArray[Any], declared: tuple[float | None, ...], fill: float
+) -> npt.NDArray[Any]:
+    """``data`` with pixels equal to a declared nodata (the file's tag, the item's) set to
+    ``fill``; widened when ``fill`` does not fit its dtype (QA60's 65535 in a narrower raster)."""
+    values = nodata_values(declared, data.dtype, fill)
+    if not values:
+        return data  # the common case: no tag, or a tag equal to the fill
+    missing = np.isin(data, np.array(values, dtype=data.dtype))
+    if not missing.any():
+        return data
+    if np.can_cast(np.min_scalar_type(fill), data.dtype):
+        out = data.copy()
+    else:
+        out = data.astype(np.result_type(data.dtype, np.min_scalar_type(fill)))
+    out[missing] = fill
+    return out
 
 
 def split_row(
@@ -307,7 +313,7 @@ def split_row(
     return out
 
 
-def stac_item(source: Source, dtype: str, nodata: float | None, *, epsg: bool = False) -> Any:
+def stac_item(source: Source, dtype: str, *, epsg: bool = False) -> Any:
     """A one-asset pystac Item for the libraries that read STAC (odc-stac, stackstac)."""
     import datetime as dt
 
@@ -319,8 +325,8 @@ def stac_item(source: Source, dtype: str, nodata: float | None, *, epsg: bool = 
     if source.transform is not None:
         fields["proj:transform"] = list(source.transform)
     band: dict[str, Any] = {"data_type": np.dtype(dtype).name}
-    if nodata is not None:
-        band["nodata"] = nodata
+    if source.nodata is not None:
+        band["nodata"] = source.nodata
     fields["raster:bands"] = [band]
     properties: dict[str, Any] = {}
     if source.crs is not None:
@@ -355,7 +361,6 @@ class WindowEngine:
         *,
         dtype: str,
         fill: float,
-        nodata: float | None,
         resampling: str,
         gdal: tuple[tuple[str, str], ...],
         decode: tuple[Encoding, MaskConfig] | None,

@@ -4,6 +4,12 @@ Each encoding describes itself as an :class:`Encoding`: a table from every possi
 ``uint16`` flags, built once per (encoding, config) by the encoding's own vectorised bitwise
 function, and a table of which values the specification defines. Decoding is then one
 ``np.take`` per block, the fastest correct expression on both uint8 and uint16 input.
+
+Each encoding also names its *fill*: the raw code a reader writes where there is no data
+(outside a raster, inside its declared no-data). The fill always decodes to NODATA and nothing
+else, and is never "undefined", so engines that return raw codes can fill with it and decoding
+still says "no data", never "clear". Callers take it from :attr:`Encoding.fill`; nobody
+hard-codes 0, which is a legal "clear" in QA60 and Fmask.
 """
 
 from __future__ import annotations
@@ -45,6 +51,11 @@ class Encoding:
         ``v`` undefined (decoded as NODATA, or raised with ``on_undefined="raise"``).
     description
         One line naming the product and the specification.
+    fill
+        The raw code a reader writes where there is no data (outside a raster, or where the
+        item or file declares no-data): the product's own fill where it has one (QA_PIXEL 1,
+        SCL 0, Fmask 255), else a code the specification leaves undefined. It decodes to
+        NODATA alone and never raises.
     """
 
     name: str
@@ -52,6 +63,11 @@ class Encoding:
     native_dtype: str
     build: LutBuilder
     description: str
+    fill: int
+
+    def tables(self, config: MaskConfig) -> tuple[FlagArray, npt.NDArray[np.bool_]]:
+        """The (read-only, cached) flags and defined tables under ``config``."""
+        return _tables(self, config)
 
 
 @lru_cache(maxsize=64)
@@ -61,6 +77,9 @@ def _tables(encoding: Encoding, config: MaskConfig) -> tuple[FlagArray, npt.NDAr
     defined = np.ascontiguousarray(defined, dtype=bool)
     if flags.shape != (encoding.n_values,) or defined.shape != (encoding.n_values,):
         raise AssertionError(f"{encoding.name}: lookup table has the wrong size")
+    if flags[encoding.fill] != Flag.NODATA or not defined[encoding.fill]:
+        # engines fill with this code; anything else would make "no data" clear (or raise)
+        raise AssertionError(f"{encoding.name}: fill {encoding.fill} must decode to NODATA")
     flags.setflags(write=False)
     defined.setflags(write=False)
     return flags, defined
@@ -145,7 +164,8 @@ def _raise_undefined(encoding: Encoding, values: npt.NDArray[Any]) -> None:
     more = "" if uniq.size <= 8 else f" (and {uniq.size - 8} more)"
     raise QAError(
         f"{encoding.name}: {values.size} pixel(s) hold undefined QA values {shown}{more}; the "
-        "raster is not this encoding or was resampled; set on_undefined='nodata' to mask them"
+        "raster is not this encoding, was resampled, or was read outside its data without the "
+        f"encoding's fill ({encoding.fill}); set on_undefined='nodata' to mask them"
     )
 
 

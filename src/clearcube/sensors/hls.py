@@ -50,6 +50,7 @@ FMASK = Encoding(
     native_dtype="uint8",
     build=_fmask_tables,
     description="HLS v2.0 Fmask (uint8, 30 m, fill 255)",
+    fill=FMASK_FILL,
 )
 
 

@@ -122,6 +122,16 @@ class ScenePlan:
         return geometry if isinstance(geometry, Mapping) else None
 
     @property
+    def qa_declared_nodata(self) -> float | None:
+        """The nodata value the item declares for its QA asset (None: none declared; the
+        encoding's own fill then marks no data)."""
+        asset = (self.stac.get("assets") or {}).get(self.qa_asset) or {}
+        value = _raster_fields(asset).get("nodata") if isinstance(asset, Mapping) else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return float(value)
+
+    @property
     def self_href(self) -> str | None:
         """Where the item itself was read from."""
         href = self.stac.get("clearcube:self_href")

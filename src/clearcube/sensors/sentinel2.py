@@ -3,6 +3,10 @@
 Sources: ESA L2A product metadata (``MTD_MSIL2A.xml``, SCL class list unchanged across
 baselines 02.12, 04.00 and 05.09); Earth Engine's QA60 band table (bit 10 opaque cloud, bit 11
 cirrus; from baseline 04.00 the L1C cloud mask moved to ``MSK_CLASSI``).
+
+QA60 has no fill code: 0 is a legal "no cloud". ESA uses only bits 10 and 11, so a value with
+any other bit set is undefined (NODATA, or raised with ``on_undefined="raise"``), and engines
+that return raw codes fill with :data:`QA60_FILL`, one such value.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from ._lut import Encoding, FlagArray
 __all__ = [
     "FAMILY",
     "QA60",
+    "QA60_FILL",
     "SCL",
+    "SCL_FILL",
     "SCL_CLASSES",
     "decode_qa60_bits",
     "parse_baseline",
@@ -47,6 +53,14 @@ SCL_CLASSES: dict[int, str] = {
 
 # Baseline 04.00 (25 January 2022) introduced BOA_ADD_OFFSET and retired the QA60 polygons.
 BASELINE_04 = (4, 0)
+
+#: SCL class 0, NO_DATA: what ESA writes outside the swath and readers fill with.
+SCL_FILL = 0
+#: The bits of QA60 ESA uses: 10 opaque cloud, 11 cirrus.
+_QA60_BITS = 0x0C00
+#: QA60 has no fill code; every bit set is undefined (so NODATA), and a decoder that tests
+#: only bits 10/11 still reads it as cloud, never as clear.
+QA60_FILL = 0xFFFF
 
 
 def _scl_tables(config: MaskConfig) -> tuple[FlagArray, npt.NDArray[np.bool_]]:
@@ -78,11 +92,13 @@ SCL = Encoding(
     native_dtype="uint8",
     build=_scl_tables,
     description="Sentinel-2 L2A Scene Classification (uint8, 20 m, 0 no data, classes 0-11)",
+    fill=SCL_FILL,
 )
 
 
 def decode_qa60_bits(qa: npt.NDArray[Any]) -> FlagArray:
-    """Decode QA60 bitwise: bit 10 opaque cloud -> CLOUD, bit 11 cirrus -> CIRRUS.
+    """Decode QA60 bitwise: bit 10 opaque cloud -> CLOUD, bit 11 cirrus -> CIRRUS; a value
+    with any other bit set is undefined and carries NODATA alone.
 
     QA60 has no fill value: 0 means "no cloud polygon", which for baselines >= 04.00 may mean
     "unknown" (see :func:`qa60_uninformative`).
@@ -91,12 +107,14 @@ def decode_qa60_bits(qa: npt.NDArray[Any]) -> FlagArray:
     out = np.zeros(qa.shape, dtype=FLAG_DTYPE)
     out |= np.where((v >> 10) & 1, np.uint16(Flag.CLOUD), np.uint16(0))
     out |= np.where((v >> 11) & 1, np.uint16(Flag.CIRRUS), np.uint16(0))
-    return out
+    undefined = (v & ~np.uint32(_QA60_BITS)) != 0
+    return np.where(undefined, np.uint16(Flag.NODATA), out).astype(FLAG_DTYPE, copy=False)
 
 
 def _qa60_tables(config: MaskConfig) -> tuple[FlagArray, npt.NDArray[np.bool_]]:
     values = np.arange(65536, dtype=np.uint32)
-    return decode_qa60_bits(values), np.ones(65536, dtype=bool)
+    defined = ((values & ~np.uint32(_QA60_BITS)) == 0) | (values == QA60_FILL)
+    return decode_qa60_bits(values), defined
 
 
 QA60 = Encoding(
@@ -105,6 +123,7 @@ QA60 = Encoding(
     native_dtype="uint16",
     build=_qa60_tables,
     description="Sentinel-2 QA60 (uint16, 60 m): bit 10 opaque cloud, bit 11 cirrus",
+    fill=QA60_FILL,
 )
 
 
@@ -148,6 +167,9 @@ def qa60_uninformative(qa: Any, processing_baseline: str | float | int | None) -
     the scene as a fallback (excluded or sent to review), never as clear. An unknown baseline
     with an all-zero QA60 is treated as uninformative too (the cautious answer).
 
+    Only defined codes count as information: a value with bits other than 10/11 (such as
+    :data:`QA60_FILL` outside a raster) is no data, not a cloud.
+
     ``qa`` may be numpy or dask (a dask array is reduced, which computes it).
     """
     arr = qa.data if type(qa).__module__.startswith("xarray.") else qa
@@ -155,7 +177,7 @@ def qa60_uninformative(qa: Any, processing_baseline: str | float | int | None) -
         arr = np.asarray(arr)
     if arr.dtype.kind not in "ui":
         raise QAError(f"s2-qa60: QA60 must hold integer codes, got {arr.dtype}")
-    any_bits = (arr & np.uint16(0x0C00)).any()
+    any_bits = ((arr == 0x0400) | (arr == 0x0800) | (arr == 0x0C00)).any()  # defined clouds
     if hasattr(any_bits, "compute"):
         any_bits = any_bits.compute()
     if bool(any_bits):
