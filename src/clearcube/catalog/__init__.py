@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import CatalogError
+from ..errors import CatalogError, ItemError, scrub_href
 from ._filters import BBoxLike, DatetimeLike, normalise
 from .providers import PROVIDERS, Provider, get_provider, modifier_for
 
@@ -72,7 +72,14 @@ def search(
 
         items = []
         for href, data in search_static(url, f):
-            item = pystac.Item.from_dict(data, preserve_dict=False)
+            try:
+                item = pystac.Item.from_dict(data, preserve_dict=False)
+            except Exception as exc:  # pystac raises many types on malformed items
+                name = data.get("id") if isinstance(data.get("id"), str) else "<no id>"
+                raise ItemError(
+                    f"{name}: not a valid STAC item in {scrub_href(href)} ({type(exc).__name__}); "
+                    "fix or remove it"
+                ) from None
             item.set_self_href(href)
             items.append(item)
         return pystac.ItemCollection(items, clone_items=False)
