@@ -24,16 +24,18 @@ fields have no CRS or grid in the plan (the readers take them from the rasters).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin
 
 from ..errors import ItemError, scrub_href
 from . import hls, landsat, sentinel2
-from ._family import SensorFamily, key_matches
+from ._family import SensorFamily, key_base, key_matches
 from ._offsets import (
     Baseline,
     OffsetFlag,
@@ -247,8 +249,6 @@ def _item_id(data: Mapping[str, Any]) -> str:
 
 def _resolve(href: str, self_href: str | None) -> str:
     """A relative asset href made absolute against the item's own location."""
-    from urllib.parse import urljoin
-
     if not self_href or "://" in href or href.startswith("/"):
         return href
     base = self_href if "://" in self_href else os.path.abspath(self_href)
@@ -337,26 +337,32 @@ def _family(
     return None
 
 
-def _find_asset(assets: Mapping[str, Any], candidates: Iterable[str]) -> str | None:
-    for candidate in candidates:
-        for key in assets:
-            if key_matches(candidate, key):
-                return key
-    return None
+def _find_asset(assets: Iterable[str], candidates: Iterable[str]) -> str | None:
+    """The first key matching the first candidate that any key matches."""
+    by_base: dict[str, str] = {}
+    for key in assets:
+        by_base.setdefault(key_base(key), key)
+    return next((by_base[c.lower()] for c in candidates if c.lower() in by_base), None)
 
 
-def _grid(key: str, asset: Mapping[str, Any], props: Mapping[str, Any], notes: Notes) -> AssetGrid:
-    """An asset's grid; item-level ``proj:shape``/``proj:transform`` describe every asset of
+def _grid(key: str, asset: Mapping[str, Any], fallback: AssetGrid, notes: Notes) -> AssetGrid:
+    """An asset's grid; the item-level ``proj:`` fields (``fallback``) describe every asset of
     single-resolution items (Landsat, HLS), so they stand in for missing asset-level ones."""
     where = f"asset {key}"
-    crs = crs_of(asset, where, notes) or crs_of(props, "properties", notes)
-    shape = shape_of(asset.get("proj:shape"), where, notes) or shape_of(
-        props.get("proj:shape"), "properties", notes
+    return AssetGrid(
+        crs_of(asset, where, notes) or fallback.crs,
+        shape_of(asset.get("proj:shape"), where, notes) or fallback.shape_yx,
+        transform_of(asset.get("proj:transform"), where, notes) or fallback.transform,
     )
-    transform = transform_of(asset.get("proj:transform"), where, notes) or transform_of(
-        props.get("proj:transform"), "properties", notes
+
+
+def _item_grid(props: Mapping[str, Any], notes: Notes) -> AssetGrid:
+    """The grid the item's properties state (often only a CRS)."""
+    return AssetGrid(
+        crs_of(props, "properties", notes),
+        shape_of(props.get("proj:shape"), "properties", notes),
+        transform_of(props.get("proj:transform"), "properties", notes),
     )
-    return AssetGrid(crs, shape, transform)
 
 
 def _match_bands(
@@ -369,36 +375,45 @@ def _match_bands(
     to an asset that no candidate names and that alone carries that common name: HLS S30 has
     two assets with common name "nir" (B08 broad, B8A narrow), and B08 must never be "nir".
     """
+    by_base: dict[str, list[str]] = {}
+    for asset_key in assets:
+        by_base.setdefault(key_base(asset_key), []).append(asset_key)
+    labels: dict[str, tuple[list[str], list[str]]] = {}
+
+    def labelled(asset_key: str) -> tuple[list[str], list[str]]:
+        if asset_key not in labels:
+            labels[asset_key] = band_labels(assets[asset_key])
+        return labels[asset_key]
+
     matched: dict[str, str] = {}
     used = set(taken)
-    labels = {key: band_labels(asset) for key, asset in assets.items()}
     for name, candidates in family.band_keys.items():
-        free = {k: v for k, v in assets.items() if k not in used}
-        key = _find_asset(free, candidates)
+        wanted = [c.lower() for c in candidates]
+        key = next((k for c in wanted for k in by_base.get(c, []) if k not in used), None)
         if key is None:
             key = next(
                 (
                     k
-                    for k in free
-                    if len(labels[k][0]) == 1
-                    and any(key_matches(c, labels[k][0][0]) for c in candidates)
+                    for k in assets
+                    if k not in used
+                    and len(labelled(k)[0]) == 1
+                    and key_base(labelled(k)[0][0]) in wanted
                 ),
                 None,
             )
         if key is not None:
             matched[name] = key
             used.add(key)
-    every = [c for candidates in family.band_keys.values() for c in candidates]
-    for name in family.band_keys:
-        if name in matched:
-            continue
+    missing = [name for name in family.band_keys if name not in matched]
+    every = {c.lower() for c in itertools.chain(*family.band_keys.values())} if missing else set()
+    for name in missing:
         carriers = [
             k
             for k in assets
             if k not in used
-            and name in labels[k][1]
-            and not any(key_matches(c, k) for c in every)
-            and not any(key_matches(c, n) for c in every for n in labels[k][0])
+            and name in labelled(k)[1]
+            and key_base(k) not in every
+            and not any(key_base(n) in every for n in labelled(k)[0])
         ]
         if len(carriers) == 1:
             matched[name] = carriers[0]
@@ -513,17 +528,14 @@ def identify(item: Any) -> ScenePlan:
             f"collection {collection}); check the collection you searched"
         )
 
-    usable = {
-        k: v for k, v in assets.items() if not any(key_matches(n, k) for n in family.never_qa)
-    }
-    qa_asset = encoding = None
-    for candidate, enc in family.qa_keys:
-        key = _find_asset(usable, [candidate])
-        if key is not None:
-            qa_asset, encoding = key, enc
-            break
+    usable = [k for k in assets if not any(key_matches(n, k) for n in family.never_qa)]
+    qa_asset = _find_asset(usable, [candidate for candidate, _ in family.qa_keys])
+    encoding = next(
+        (enc for c, enc in family.qa_keys if qa_asset is not None and key_matches(c, qa_asset)),
+        None,
+    )
     if qa_asset is None or encoding is None:
-        broken = _find_asset(dict.fromkeys(hrefless), [c for c, _ in family.qa_keys])
+        broken = _find_asset(sorted(hrefless), [c for c, _ in family.qa_keys])
         if broken is not None:
             raise ItemError(
                 f"{item_id}: QA asset {broken} has no href (or is not an object); the mask "
@@ -543,7 +555,8 @@ def identify(item: Any) -> ScenePlan:
         )
     qa = assets[qa_asset]
     qa_fields = raster_fields(qa, f"asset {qa_asset}", notes)
-    qa_grid = _grid(qa_asset, qa, props, notes)
+    item_grid = _item_grid(props, notes)
+    qa_grid = _grid(qa_asset, qa, item_grid, notes)
     when = datetime_of(props, item_id)
 
     bounds = qa_grid.bounds
@@ -555,7 +568,8 @@ def identify(item: Any) -> ScenePlan:
             f"planned as {slip}"
         )
         _fix_crs([props, *assets.values()], qa_grid.crs, slip)
-        qa_grid = _grid(qa_asset, assets[qa_asset], props, [])
+        item_grid = _item_grid(props, [])
+        qa_grid = _grid(qa_asset, assets[qa_asset], item_grid, [])
     if qa_grid.crs is None:
         notes.append("no proj:code or proj:epsg: the CRS and grid are read from the rasters")
 
@@ -587,7 +601,7 @@ def identify(item: Any) -> ScenePlan:
             offset=radiometry.offset,
             nodata=fields.get("nodata", family.nodata),
             dtype=fields.get("data_type"),
-            grid=_grid(key, asset, props, notes),
+            grid=_grid(key, asset, item_grid, notes),
             offset_source=radiometry.source,
             offset_conflict=radiometry.conflict,
         )
