@@ -12,13 +12,15 @@ object, a QA asset with an href, a recognisable sensor and a datetime. Everythin
 present but unusable is ignored, never guessed at, and listed in :attr:`ScenePlan.notes`:
 ``bbox``, ``eo:cloud_cover``, ``collection``, ``proj:*`` (the grid is then unknown, as for items
 that state none), raster fields (the family's defaults apply), a junk processing baseline or
-Earth Search offset flag (the next offset rule applies, recorded as a conflict), and band
-assets that are not objects or have no href (the band is not planned).
+Earth Search offset flag (the next source of the offset applies; a junk flag, and a fall to
+the date rule, are also offset conflicts), and band assets that are not objects or have no
+href (the band is not planned).
 
 Provider quirks handled here: Planetary Computer ``landsat-8-c2-l2`` items stating
 ``proj:epsg: 3271`` for UTM zone 1 south of the equator are planned as EPSG:32601 (see
 :func:`clearcube.sensors._stac_fields.utm_slip`); USGS per-scene items without ``proj:``
-fields have no CRS or grid in the plan (the readers take them from the rasters).
+fields have no CRS or grid in the plan (an output grid then needs ``crs=`` or other items, and
+only a reader that opens the rasters can place them).
 """
 
 from __future__ import annotations
@@ -571,7 +573,7 @@ def identify(item: Any) -> ScenePlan:
         item_grid = _item_grid(props, [])
         qa_grid = _grid(qa_asset, assets[qa_asset], item_grid, [])
     if qa_grid.crs is None:
-        notes.append("no proj:code or proj:epsg: the CRS and grid are read from the rasters")
+        notes.append("no proj:code or proj:epsg: the item states no CRS, the rasters must")
 
     baseline = _s2_baseline(props, item_id, notes) if family is sentinel2.FAMILY else None
     remarks: Notes = []
