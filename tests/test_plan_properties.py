@@ -146,11 +146,13 @@ def test_identify_gives_a_plan_or_an_item_error(realdata, data):
         text = str(exc)
         assert "\n" not in text
         item_id = item.get("id")
-        named = item_id if isinstance(item_id, str) and item_id.strip() else "<no id>"
+        usable = isinstance(item_id, str) and item_id.strip() and item_id.isprintable()
+        named = item_id if usable else "<no id>"
         assert text.startswith(f"{named}:"), text
         (result,) = plan_items([item])
         assert isinstance(result, Fallback)
         assert result.reason == text
+        assert result.id == named
     else:
         assert isinstance(plan, ScenePlan)
         assert isinstance(plan.qa_nodata, int)

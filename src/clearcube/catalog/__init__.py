@@ -75,7 +75,8 @@ def search(
             try:
                 item = pystac.Item.from_dict(data, preserve_dict=False)
             except Exception as exc:  # pystac raises many types on malformed items
-                name = data.get("id") if isinstance(data.get("id"), str) else "<no id>"
+                raw = data.get("id")
+                name = raw if isinstance(raw, str) and raw.isprintable() else "<no id>"
                 raise ItemError(
                     f"{name}: not a valid STAC item in {scrub_href(href)} ({type(exc).__name__}); "
                     "fix or remove it"

@@ -124,7 +124,8 @@ def _field(item: Mapping[str, Any], name: str, value: Any) -> Iterator[None]:
     try:
         yield
     except (TypeError, ValueError, AttributeError, IndexError, KeyError, OverflowError):
-        item_id = item.get("id") if isinstance(item.get("id"), str) else "<no id>"
+        raw = item.get("id")
+        item_id = raw if isinstance(raw, str) and raw.isprintable() else "<no id>"
         raise ItemError(
             f"{item_id}: {name} {str(value)[:40]!r} cannot be read by this search's filter; fix "
             "the item or search without that filter"

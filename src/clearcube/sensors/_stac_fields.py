@@ -25,6 +25,7 @@ __all__ = [
     "datetime_of",
     "finite_number",
     "integral",
+    "label",
     "nodata_of",
     "raster_fields",
     "shape_of",
@@ -65,6 +66,11 @@ def show(value: Any) -> str:
     except Exception:  # a repr that fails is itself junk; name its type only
         text = f"<{type(value).__name__}>"
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def label(text: str) -> str:
+    """A name from the item (asset key, collection) fit for a one-line message."""
+    return text if text.isprintable() and len(text) <= 60 else show(text)
 
 
 def finite_number(value: Any) -> float | None:

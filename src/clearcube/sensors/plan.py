@@ -53,6 +53,7 @@ from ._stac_fields import (
     datetime_of,
     finite_number,
     integral,
+    label,
     raster_fields,
     shape_of,
     show,
@@ -243,9 +244,14 @@ def _as_dict(item: Any) -> tuple[dict[str, Any], str | None]:
 
 def _item_id(data: Mapping[str, Any]) -> str:
     raw = data.get("id")
-    if isinstance(raw, str) and raw.strip():
+    if isinstance(raw, str) and raw.strip() and raw.isprintable():
         return raw
-    what = "the item has no id" if raw is None else f"the item's id {show(raw)} is no string"
+    if raw is None:
+        what = "the item has no id"
+    elif isinstance(raw, str):
+        what = f"the item's id {show(raw)} is blank or holds control characters"
+    else:
+        what = f"the item's id {show(raw)} is no string"
     raise ItemError(f"<no id>: {what}; a STAC item needs one: fix the item")
 
 
@@ -274,12 +280,12 @@ def _assets(
     for key, asset in raw.items():
         name = str(key)
         if not isinstance(asset, Mapping):
-            notes.append(f"asset {name}: {show(asset)} is not an object (ignored)")
+            notes.append(f"asset {label(name)}: {show(asset)} is not an object (ignored)")
             hrefless.add(name)
             continue
         href = asset.get("href")
         if not isinstance(href, str) or not href.strip():
-            notes.append(f"asset {name}: href {show(href)} is not a URL or path (ignored)")
+            notes.append(f"asset {label(name)}: href {show(href)} is not a URL or path (ignored)")
             hrefless.add(name)
             continue
         usable[name] = {**asset, "href": _resolve(href.strip(), self_href)}
@@ -350,7 +356,7 @@ def _find_asset(assets: Iterable[str], candidates: Iterable[str]) -> str | None:
 def _grid(key: str, asset: Mapping[str, Any], fallback: AssetGrid, notes: Notes) -> AssetGrid:
     """An asset's grid; the item-level ``proj:`` fields (``fallback``) describe every asset of
     single-resolution items (Landsat, HLS), so they stand in for missing asset-level ones."""
-    where = f"asset {key}"
+    where = f"asset {label(key)}"
     return AssetGrid(
         crs_of(asset, where, notes) or fallback.crs,
         shape_of(asset.get("proj:shape"), where, notes) or fallback.shape_yx,
@@ -526,8 +532,9 @@ def identify(item: Any) -> ScenePlan:
     family = _family(item_id, collection, props, assets, platform)
     if family is None:
         raise ItemError(
-            f"{item_id}: not a Sentinel-2, Landsat or HLS item (platform {platform or 'unset'}, "
-            f"collection {collection}); check the collection you searched"
+            f"{item_id}: not a Sentinel-2, Landsat or HLS item (platform "
+            f"{label(platform) if platform else 'unset'}, collection "
+            f"{label(collection) if collection else None}); check the collection you searched"
         )
 
     usable = [k for k in assets if not any(key_matches(n, k) for n in family.never_qa)]
@@ -540,7 +547,7 @@ def identify(item: Any) -> ScenePlan:
         broken = _find_asset(sorted(hrefless), [c for c, _ in family.qa_keys])
         if broken is not None:
             raise ItemError(
-                f"{item_id}: QA asset {broken} has no href (or is not an object); the mask "
+                f"{item_id}: QA asset {label(broken)} has no href (or is not an object); the mask "
                 "cannot be read: fix the item"
             )
         level = props.get("processing:level") or collection or ""
@@ -553,10 +560,10 @@ def identify(item: Any) -> ScenePlan:
         raise ItemError(
             f"{item_id}: no QA asset found; looked for "
             f"{', '.join(k for k, _ in family.qa_keys)} among "
-            f"{', '.join(assets) or 'no assets'}; {fix}"
+            f"{', '.join(map(label, assets)) or 'no assets'}; {fix}"
         )
     qa = assets[qa_asset]
-    qa_fields = raster_fields(qa, f"asset {qa_asset}", notes)
+    qa_fields = raster_fields(qa, f"asset {label(qa_asset)}", notes)
     item_grid = _item_grid(props, notes)
     qa_grid = _grid(qa_asset, qa, item_grid, notes)
     when = datetime_of(props, item_id)
@@ -582,7 +589,7 @@ def identify(item: Any) -> ScenePlan:
     bands: dict[str, BandPlan] = {}
     for name, key in _match_bands(family, assets, {qa_asset}).items():
         asset = assets[key]
-        fields = raster_fields(asset, f"asset {key}", notes)
+        fields = raster_fields(asset, f"asset {label(key)}", notes)
         radiometry: Radiometry
         if family is sentinel2.FAMILY:
             radiometry = sentinel2_radiometry(
@@ -610,11 +617,15 @@ def identify(item: Any) -> ScenePlan:
 
     qa_dtype = qa_fields.get("data_type")
     if qa_dtype is not None and not re.fullmatch(r"u?int(8|16|32|64)", qa_dtype):
-        notes.append(f"asset {qa_asset} data_type {qa_dtype} is not an integer type (ignored)")
+        notes.append(
+            f"asset {label(qa_asset)} data_type {qa_dtype} is not an integer type (ignored)"
+        )
         qa_dtype = None
     qa_nodata = integral(qa_fields["nodata"]) if "nodata" in qa_fields else None
     if "nodata" in qa_fields and qa_nodata is None:
-        notes.append(f"asset {qa_asset} nodata {qa_fields['nodata']} is not an integer (ignored)")
+        notes.append(
+            f"asset {label(qa_asset)} nodata {qa_fields['nodata']} is not an integer (ignored)"
+        )
     sources = sorted({b.offset_source for b in bands.values()})
     conflicts = [b.offset_conflict for b in bands.values() if b.offset_conflict]
     data["clearcube:self_href"] = self_href
@@ -657,7 +668,11 @@ def plan_items(items: Iterable[Any]) -> list[ScenePlan | Fallback]:
             else:
                 raw_id = getattr(item, "id", None)
                 raw_collection = getattr(item, "collection_id", None)
-            item_id = raw_id if isinstance(raw_id, str) and raw_id else "<no id>"
+            item_id = (
+                raw_id
+                if isinstance(raw_id, str) and raw_id.strip() and raw_id.isprintable()
+                else "<no id>"
+            )
             collection = raw_collection if isinstance(raw_collection, str) else None
             out.append(Fallback(id=item_id, reason=str(exc), collection=collection))
     return out
