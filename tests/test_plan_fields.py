@@ -91,6 +91,11 @@ def test_assets_must_be_an_object(items):
 def test_the_id_is_required(items):
     refused(mangled(items["es"], lambda i: i.pop("id")), "<no id>: the item has no id", "needs")
     refused(mangled(items["es"], lambda i: i.__setitem__("id", 7)), "<no id>", "id 7 is no string")
+    broken = mangled(items["es"], lambda i: i.__setitem__("id", "0\n"))
+    assert refused(broken, "control characters").startswith("<no id>: the item's id '0\\n'")
+    # an asset key with a line break is shown escaped, the message stays one line
+    odd = mangled(items["es"], lambda i: i["assets"].__setitem__("a\nb", 3))
+    assert any("asset 'a\\nb'" in n for n in cc.identify(odd).notes)
 
 
 @pytest.mark.parametrize("value", ["yesterday", "2024-13-45T00:00:00Z", 20240101, ["2024"]])
