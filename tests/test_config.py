@@ -115,3 +115,39 @@ def test_toml_errors_name_the_file(tmp_path):
         load_config(broken)
     with pytest.raises(ConfigError, match=r"config file not found"):
         load_config(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        (
+            "[serch]\nsource = 'x'\n",
+            r"unknown top-level table 'serch' \(did you mean \[search\]\?\)",
+        ),
+        ("[mask]\n[masks]\ndilation_m = 30\n", r"unknown top-level table 'masks'"),
+        ("[output]\ndir = 'out'\n", r"unknown top-level table 'output'; valid tables"),
+        ("cloud_threshold = 0.3\n", r"unknown top-level key 'cloud_threshold'"),
+        ("search = 3\n", r"search must be a table \(\[search\]\), not a value"),
+    ],
+)
+def test_unknown_top_level_tables_are_refused(tmp_path, text, pattern):
+    from clearcube.runconfig import load_run_config
+
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    for loader in (load_run_config, load_config):
+        with pytest.raises(ConfigError, match=pattern) as exc:
+            loader(path)
+        message = one_line(exc)
+        assert message.startswith(f"{path}: ")
+        assert message.endswith("valid tables: [search], [load], [mask], [composite]")
+
+
+def test_the_mask_loader_knows_the_run_config_tables():
+    from clearcube.config import RUN_TABLES
+    from clearcube.runconfig import RunConfig, load_run_config
+
+    assert tuple(RunConfig.model_fields) == RUN_TABLES
+    for name in ("default.toml", "humid-tropics.toml"):
+        run_config = load_run_config(REPO / "configs" / name)
+        assert run_config.mask == load_config(REPO / "configs" / name)

@@ -159,3 +159,39 @@ def test_reflectance_offset_follows_the_baseline(fresh):
         reflectance = forest * plan.bands["nir"].scale + plan.bands["nir"].offset
         # forest NIR is about 0.31 whatever the baseline, once the offset is applied
         assert np.median(reflectance) == pytest.approx(0.31, abs=0.03), item.id
+
+
+def test_both_offset_branches_are_exercised(fresh):
+    # Earth Search's flag true: DNs without BOA_ADD_OFFSET while raster:bands still says -0.1
+    # (the plan follows the flag and records the conflict); flag false at baseline 04.00:
+    # ESA's DNs, offset -0.1 from the metadata; Planetary Computer style: the baseline rule
+    cat = pystac.Catalog.from_file(str(fresh / "catalog.json"))
+    seen: dict[str, int] = {}
+    for item in cat.get_items(recursive=True):
+        plan = cc.identify(item)
+        if plan.sensor != "sentinel-2":
+            continue
+        nir = plan.bands["nir"]
+        seen[nir.offset_source] = seen.get(nir.offset_source, 0) + 1
+        with rasterio.open(nir.href) as src:
+            dn = src.read(1)
+        with rasterio.open(plan.qa_href) as src:
+            scl = np.repeat(np.repeat(src.read(1), 2, axis=0), 2, axis=1)
+        forest_dn = float(np.median(dn[scl == 4]))
+        flag = item.properties.get("earthsearch:boa_offset_applied")
+        new_baseline = cc.sensors.parse_baseline(plan.processing_baseline) >= (4, 0)
+        if flag is True:
+            assert (nir.offset, nir.offset_source) == (0.0, "earthsearch:boa_offset_applied")
+            assert item.assets["nir"].extra_fields["raster:bands"][0]["offset"] == -0.1
+            assert "raster metadata offset is -0.1" in plan.offset_conflict
+            assert forest_dn == pytest.approx(3100, abs=300)  # 0.31 without the +1000
+        elif flag is False:
+            assert new_baseline
+            assert (nir.offset, nir.offset_source) == (-0.1, "item-metadata")
+            assert plan.offset_conflict is None
+            assert forest_dn == pytest.approx(4100, abs=300)  # ESA's DNs: 0.31 + 1000
+        else:
+            assert not new_baseline
+            assert (nir.offset, nir.offset_source) == (0.0, "baseline-rule")
+            assert forest_dn == pytest.approx(3100, abs=300)
+    assert seen == {"earthsearch:boa_offset_applied": 6, "item-metadata": 2, "baseline-rule": 2}

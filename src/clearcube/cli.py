@@ -128,7 +128,7 @@ def search_cmd(
             "id": item.id,
             "datetime": item.datetime.isoformat() if item.datetime else "",
             "platform": str(item.properties.get("platform", "")),
-            "cloud": "" if cloud is None else f"{float(cloud):.2f}",
+            "cloud": f"{cloud:.2f}" if type(cloud) in (int, float) else "",  # junk: blank
         }
         if isinstance(plan, Fallback):
             row.update(qa="-", crs="-", fallback=plan.reason)

@@ -11,7 +11,8 @@ import hashlib
 import json
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from .flags import NEVER_VALID, Flag, parse_flag
 __all__ = [
     "CONFIG_ATTR",
     "DEFAULT_MASKED",
+    "RUN_TABLES",
     "MaskConfig",
     "check_crs_resolution",
     "load_config",
@@ -301,15 +303,38 @@ class MaskConfig(BaseModel):
         return load_config(path)
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """A TOML file as a dict; a missing or malformed file is a one-line ConfigError."""
+#: The top-level tables of a run config (:class:`clearcube.RunConfig`). A mask config is a run
+#: config's ``[mask]`` table, so the files :func:`load_config` reads may carry the others too.
+RUN_TABLES: tuple[str, ...] = ("search", "load", "mask", "composite")
+
+
+def read_toml(path: Path, tables: Sequence[str] | None = None) -> dict[str, Any]:
+    """A TOML file as a dict; a missing or malformed file is a one-line ConfigError.
+
+    With ``tables``, every top-level entry must be one of those tables: a misspelled table
+    (``[serch]``) or a key outside any table is refused, as a misspelled option is.
+    """
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            doc = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found; see configs/default.toml") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    if tables is not None:
+        valid = ", ".join(f"[{t}]" for t in tables)
+        for key, value in doc.items():
+            if key in tables and isinstance(value, dict):
+                continue
+            if key in tables:
+                problem = f"{key} must be a table ([{key}]), not a value"
+            else:
+                kind = "table" if isinstance(value, dict) else "key"
+                close = get_close_matches(key, tables, n=1)
+                hint = f" (did you mean [{close[0]}]?)" if close else ""
+                problem = f"unknown top-level {kind} {key!r}{hint}"
+            raise ConfigError(f"{path}: {problem}; valid tables: {valid}")
+    return doc
 
 
 def load_config(path: str | Path) -> MaskConfig:
@@ -318,12 +343,10 @@ def load_config(path: str | Path) -> MaskConfig:
     Raises
     ------
     ConfigError
-        When the file is missing, is not valid TOML, or holds an invalid value; the message
-        names the file and the option.
+        When the file is missing, is not valid TOML, has a top-level table other than those of
+        a run config (``RUN_TABLES``) or holds an invalid value; the message names the file and
+        the table or option.
     """
     path = Path(path)
-    doc = read_toml(path)
-    table = doc.get("mask", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [mask] must be a table of options")
-    return MaskConfig.from_mapping(table, source=f"{path} [mask]")
+    doc = read_toml(path, RUN_TABLES)
+    return MaskConfig.from_mapping(doc.get("mask", {}), source=f"{path} [mask]")

@@ -77,7 +77,7 @@ def qa_source(scene: ScenePlan) -> Source:
         crs=grid.crs,
         shape_yx=grid.shape_yx,
         transform=grid.transform,
-        nodata=scene.qa_declared_nodata,
+        nodata=scene.qa_nodata_declared,
     )
 
 

@@ -10,6 +10,13 @@ northings, as USGS writes southern scenes. Items follow Earth Search v1 (raster:
 Computer (B04/B08/SCL, no raster fields). Each scene has a no-data edge (the swath edge of one
 tile, the tilted Landsat footprint). ``truth/`` holds where the clouds really are.
 
+The Sentinel-2 pixels are in the state the items declare, as on Earth Search: the 2022 date
+(baseline 04.00, ``earthsearch:boa_offset_applied: false``) keeps ESA's DNs (BOA_ADD_OFFSET
++1000 in the DNs, ``raster:bands`` offset -0.1 applies); the 2023 and 2024 dates say ``true``
+and their DNs have the offset already removed, while ``raster:bands`` still says -0.1 (as on
+Earth Search), so the plan follows the flag and records the conflict. Every scene has the same
+physical reflectance either way.
+
 Running it twice with the same arguments writes byte-identical files.
 """
 
@@ -41,13 +48,14 @@ _S2_TILES = {  # name: (epsg, west, north) of a tile 5.12 km wide at scale 1
     "22MBA": (32722, 165800.0, 9670000.0),
 }
 # (date, time UTC, platform, baseline, style, sun azimuth, sun elevation, clouds, cirrus,
-#  cloud size factor): one wet-season date is overcast, one dry-season date nearly clear
+#  cloud size factor, earthsearch:boa_offset_applied): one wet-season date is overcast, one
+#  dry-season date nearly clear
 _S2_DATES = [
-    ("2021-08-14", "13:54:11", "sentinel-2a", "03.01", "pc", 52.0, 60.0, 2, 1, 1.0),
-    ("2022-07-20", "13:54:19", "sentinel-2b", "04.00", "es", 47.0, 57.0, 9, 2, 1.0),
-    ("2023-08-04", "13:54:21", "sentinel-2b", "05.09", "es", 50.0, 59.0, 3, 1, 1.0),
-    ("2024-02-10", "13:54:09", "sentinel-2a", "05.10", "es", 98.0, 66.0, 16, 3, 2.2),
-    ("2024-07-29", "13:54:15", "sentinel-2a", "05.10", "es", 49.0, 58.0, 1, 0, 1.0),
+    ("2021-08-14", "13:54:11", "sentinel-2a", "03.01", "pc", 52.0, 60.0, 2, 1, 1.0, None),
+    ("2022-07-20", "13:54:19", "sentinel-2b", "04.00", "es", 47.0, 57.0, 9, 2, 1.0, False),
+    ("2023-08-04", "13:54:21", "sentinel-2b", "05.09", "es", 50.0, 59.0, 3, 1, 1.0, True),
+    ("2024-02-10", "13:54:09", "sentinel-2a", "05.10", "es", 98.0, 66.0, 16, 3, 2.2, True),
+    ("2024-07-29", "13:54:15", "sentinel-2a", "05.10", "es", 49.0, 58.0, 1, 0, 1.0, True),
 ]
 # (date, time UTC, platform, path/row, sun azimuth, sun elevation, clouds, cirrus)
 _LANDSAT_DATES = [
@@ -140,9 +148,19 @@ def _percent(part: npt.NDArray[np.bool_], whole: npt.NDArray[np.bool_]) -> float
 def _s2_items(out: Path, scale: int, qa_only: bool) -> list[dict[str, Any]]:
     items = []
     px = _S2_PX * scale
-    for d_index, (day, clock, platform, baseline, style, az, el, nc, ncir, size) in enumerate(
-        _S2_DATES
-    ):
+    for d_index, (
+        day,
+        clock,
+        platform,
+        baseline,
+        style,
+        az,
+        el,
+        nc,
+        ncir,
+        size,
+        applied,
+    ) in enumerate(_S2_DATES):
         weather = _weather(1000 + d_index, nc, ncir, az, el, spread=size)
         year_index = int(day[:4]) - 2021
         new_baseline = tuple(int(v) for v in baseline.split(".")) >= (4, 0)
@@ -179,7 +197,9 @@ def _s2_items(out: Path, scale: int, qa_only: bool) -> list[dict[str, Any]]:
                     lon10, lat10, weather, year_index, valid_mask((px, px))
                 )
                 red, nir = scene.reflectance(truth10)
-                add = 1000 if new_baseline else 0
+                # ESA's DNs carry BOA_ADD_OFFSET from baseline 04.00, unless the provider says
+                # it removed it again
+                add = 1000 if new_baseline and not applied else 0
                 for key, band, refl in (("red", "B04", red), ("nir", "B08", nir)):
                     dn = np.clip(np.round(refl * 10000) + add, 1, 32767).astype(np.uint16)
                     dn[~truth10.valid] = 0
@@ -223,7 +243,7 @@ def _s2_items(out: Path, scale: int, qa_only: bool) -> list[dict[str, Any]]:
             ):
                 props[f"s2:{name}_percentage"] = _percent(scl == code, valid)
             if style == "es":
-                props["earthsearch:boa_offset_applied"] = new_baseline
+                props["earthsearch:boa_offset_applied"] = bool(applied)
                 props["mgrs:utm_zone"] = int(tile[:2])
             assets = _s2_assets(style, rasters, item_id, h20, px, new_baseline)
             items.append(_item(item_id, "sentinel-2-l2a", geometry, props, assets))

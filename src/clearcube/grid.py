@@ -1,10 +1,12 @@
 """Choosing and validating the one output grid (an odc-geo GeoBox) for a query.
 
 The user's CRS and resolution win. Otherwise the grid takes the most common UTM zone of the
-items (in the hemisphere of the area of interest: Landsat writes southern scenes in northern
-zone codes with negative northings, Sentinel-2 in southern codes) at the QA band's native
-resolution, and its pixel edges are snapped onto the source pixel edges of the items in that
-CRS, so that same-CRS scenes are read without any resampling.
+items at the QA band's native resolution, and its pixel edges are snapped onto the source pixel
+edges of the items in that CRS, so that same-CRS scenes are read without any resampling. South
+of the equator a zone has two codes in use: Sentinel-2 writes 327zz, Landsat and HLS write the
+north code 326zz with negative northings. The grid takes the code most of the zone's southern
+items use (a tie or none: 327zz), because 30 m pixels of the two codes cannot share edges
+(the codes differ by a 10,000,000 m false northing, no multiple of 30).
 """
 
 from __future__ import annotations
@@ -78,7 +80,12 @@ def _centre_lonlat(aoi: tuple[float, float, float, float]) -> tuple[float, float
 
 
 def choose_crs(plans: Sequence[ScenePlan], aoi: tuple[float, float, float, float] | None) -> str:
-    """The most common UTM zone of the plans, in the AOI's hemisphere."""
+    """The most common UTM zone of the plans, in the AOI's hemisphere.
+
+    South of the equator the code is the one most of that zone's southern items are written
+    in: EPSG:327zz (Sentinel-2) or EPSG:326zz with negative northings (Landsat, HLS); a tie or
+    no such item gives 327zz.
+    """
     crss = [p.crs for p in plans if p.crs]
     if not crss:
         raise GridError("no item states its CRS (proj:code / proj:epsg); pass crs=")
@@ -105,7 +112,22 @@ def choose_crs(plans: Sequence[ScenePlan], aoi: tuple[float, float, float, float
     tied: list[int] = sorted(number for number, n in ranked if n == best_n)
     centre_zone = int((lon + 180) // 6) % 60 + 1
     zone = centre_zone if centre_zone in tied else tied[0]
-    return f"EPSG:{32700 + zone if lat < 0 else 32600 + zone}"
+    north, south = f"EPSG:{32600 + zone}", f"EPSG:{32700 + zone}"
+    if lat >= 0:
+        return north
+    written = Counter(
+        p.crs for p in plans if p.crs == south or (p.crs == north and _south_of_equator(p))
+    )
+    return north if written[north] > written[south] else south
+
+
+def _south_of_equator(plan: ScenePlan) -> bool:
+    """Whether a scene lies south of the equator: its grid's centre northing in a north-zone
+    code (negative there), else its lon/lat bbox."""
+    bounds = plan.qa_grid.bounds
+    if bounds is not None:
+        return (bounds[1] + bounds[3]) / 2 < 0
+    return plan.bbox is not None and (plan.bbox[1] + plan.bbox[3]) / 2 < 0
 
 
 def footprint_bounds(plan: ScenePlan, crs: str) -> tuple[float, float, float, float] | None:

@@ -171,9 +171,16 @@ def _squash(exc: ValidationError, source: str) -> str:
 
 
 def load_run_config(path: str | Path) -> RunConfig:
-    """Read a run config TOML; errors name the file and the option."""
+    """Read a run config TOML; errors name the file and the table or option.
+
+    Raises
+    ------
+    ConfigError
+        A missing or malformed file, a top-level table other than ``[search]``, ``[load]``,
+        ``[mask]`` and ``[composite]`` (e.g. a misspelled ``[serch]``), or an invalid option.
+    """
     path = Path(path)
-    doc = read_toml(path)
+    doc = read_toml(path, tuple(RunConfig.model_fields))
     search = dict(doc.get("search", {}))
     source = search.get("source")
     if (

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CatalogError
+from ..errors import CatalogError, ItemError, scrub_href
 from ._filters import BBoxLike, DatetimeLike, normalise
 from .providers import PROVIDERS, Provider, get_provider, modifier_for
 
@@ -76,7 +76,15 @@ def search(
 
         items = []
         for href, data in search_static(url, f):
-            item = pystac.Item.from_dict(data, preserve_dict=False)
+            try:
+                item = pystac.Item.from_dict(data, preserve_dict=False)
+            except Exception as exc:  # pystac raises many types on malformed items
+                raw = data.get("id")
+                name = raw if isinstance(raw, str) and raw.isprintable() else "<no id>"
+                raise ItemError(
+                    f"{name}: not a valid STAC item in {scrub_href(href)} ({type(exc).__name__}); "
+                    "fix or remove it"
+                ) from None
             item.set_self_href(href)
             items.append(item)
         return pystac.ItemCollection(items, clone_items=False)

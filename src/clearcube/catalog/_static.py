@@ -11,10 +11,11 @@ import json
 import os
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urljoin
 
-from ..errors import CatalogError, scrub_href
+from ..errors import CatalogError, ItemError, scrub_href
 from ._filters import Filters
 
 
@@ -57,8 +58,15 @@ def _walk_doc(href: str, doc: Any, seen: set[str]) -> Iterator[tuple[str, dict[s
         return
     if kind == "FeatureCollection":
         for feature in doc.get("features", []):
+            links = feature.get("links") if isinstance(feature, Mapping) else None
             self_href = next(
-                (link["href"] for link in feature.get("links", []) if link.get("rel") == "self"),
+                (
+                    link["href"]
+                    for link in (links if isinstance(links, list) else [])
+                    if isinstance(link, Mapping)
+                    and link.get("rel") == "self"
+                    and isinstance(link.get("href"), str)
+                ),
                 href,
             )
             yield _join(href, self_href), feature
@@ -110,31 +118,57 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
+@contextmanager
+def _field(item: Mapping[str, Any], name: str, value: Any) -> Iterator[None]:
+    """A field the filter needs that cannot be read is that item's error, named."""
+    try:
+        yield
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError, OverflowError):
+        raw = item.get("id")
+        item_id = raw if isinstance(raw, str) and raw.isprintable() else "<no id>"
+        raise ItemError(
+            f"{item_id}: {name} {str(value)[:40]!r} cannot be read by this search's filter; fix "
+            "the item or search without that filter"
+        ) from None
+
+
 def matches(item: Mapping[str, Any], f: Filters) -> bool:
-    """The same semantics as a STAC API item search."""
+    """The same semantics as a STAC API item search.
+
+    Raises
+    ------
+    ItemError
+        The item is not an object, or a field a filter needs is malformed (a bbox that is not
+        numbers, a datetime that is not RFC 3339, an ``eo:cloud_cover`` that is not a number).
+    """
+    if not isinstance(item, Mapping) or not isinstance(item.get("properties", {}), Mapping):
+        raise ItemError("<no id>: a feature or its properties is not an object; fix the catalog")
     if f.collections is not None and item.get("collection") not in f.collections:
         return False
     if f.boxes is not None:
-        boxes = _item_boxes(item)
+        with _field(item, "bbox", item.get("bbox")):
+            boxes = _item_boxes(item)
         if not any(
             a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
             for a in boxes
             for b in f.boxes
         ):
             return False
+    props = item.get("properties", {})
     if f.start is not None or f.end is not None:
-        first, last = _when(item)
+        with _field(item, "properties.datetime", props.get("datetime")):
+            first, last = _when(item)
         if first is None or last is None:
             return False
         if f.start is not None and last < f.start:
             return False
         if f.end is not None and first > f.end:
             return False
-    props = item.get("properties", {})
     if f.max_cloud is not None:
         cloud = props.get("eo:cloud_cover")
-        if cloud is None or float(cloud) > f.max_cloud:
-            return False
+        with _field(item, "properties.eo:cloud_cover", cloud):
+            if cloud is None or float(cloud) > f.max_cloud:
+                return False
     for prop, conds in (f.query or {}).items():
         value = props.get(prop)
         if value is None:
@@ -142,8 +176,9 @@ def matches(item: Mapping[str, Any], f: Filters) -> bool:
         for op, target in conds.items():
             if op not in _OPS:
                 raise CatalogError(f"query operator {op!r} not supported; use {', '.join(_OPS)}")
-            if not _OPS[op](value, target):
-                return False
+            with _field(item, f"properties.{prop}", value):
+                if not _OPS[op](value, target):
+                    return False
     return True
 
 

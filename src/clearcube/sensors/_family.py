@@ -38,7 +38,12 @@ class SensorFamily:
     never_qa: tuple[str, ...] = field(default=())
 
 
+def key_base(key: str) -> str:
+    """The form asset keys are compared in: lower case, without a raster file extension."""
+    lower = key.lower()
+    return lower.rsplit(".", 1)[0] if lower.endswith((".tif", ".tiff", ".jp2")) else lower
+
+
 def key_matches(candidate: str, key: str) -> bool:
     """``QA_PIXEL.TIF`` matches ``qa_pixel``; ``B04`` matches ``b04``."""
-    base = key.rsplit(".", 1)[0] if key.lower().endswith((".tif", ".tiff", ".jp2")) else key
-    return base.lower() == candidate.lower()
+    return key_base(key) == candidate.lower()

@@ -54,14 +54,11 @@ FMASK = Encoding(
 )
 
 
-_CANONICAL = ("blue", "green", "red", "nir", "swir16", "swir22")
-
-
-def _family(band_numbers: tuple[str, ...]) -> SensorFamily:
+def _family(band_keys: dict[str, tuple[str, ...]]) -> SensorFamily:
     return SensorFamily(
         name="hls",
         qa_keys=(("Fmask", "hls-fmask"),),
-        band_keys={name: (f"B{n}",) for name, n in zip(_CANONICAL, band_numbers, strict=True)},
+        band_keys=band_keys,
         qa_nodata={"hls-fmask": FMASK_FILL},
         qa_dtype={"hls-fmask": "uint8"},
         scale=1e-4,
@@ -70,7 +67,30 @@ def _family(band_numbers: tuple[str, ...]) -> SensorFamily:
     )
 
 
+# Asset keys: LP DAAC / CMR-STAC use the band numbers (B8A), stactools-hls and Planetary
+# Computer descriptive names (nir_narrow). HLS harmonises the narrow NIR of both sensors (OLI B05,
+# MSI B8A), so that is "nir" in both profiles; the S30 broad NIR B08 has no L30 twin and keeps a
+# name of its own: it is never "nir".
 #: HLS S30 (Sentinel-2 MSI band numbers; NIR is the narrow B8A).
-FAMILY_S30 = _family(("02", "03", "04", "8A", "11", "12"))
+FAMILY_S30 = _family(
+    {
+        "blue": ("B02", "blue"),
+        "green": ("B03", "green"),
+        "red": ("B04", "red"),
+        "nir": ("B8A", "nir_narrow"),
+        "nir_broad": ("B08", "nir_broad"),
+        "swir16": ("B11", "swir_1", "swir16"),
+        "swir22": ("B12", "swir_2", "swir22"),
+    }
+)
 #: HLS L30 (OLI band numbers).
-FAMILY_L30 = _family(("02", "03", "04", "05", "06", "07"))
+FAMILY_L30 = _family(
+    {
+        "blue": ("B02", "blue"),
+        "green": ("B03", "green"),
+        "red": ("B04", "red"),
+        "nir": ("B05", "nir_narrow"),
+        "swir16": ("B06", "swir_1", "swir16"),
+        "swir22": ("B07", "swir_2", "swir22"),
+    }
+)

@@ -2,24 +2,64 @@
 
 Everything clearcube needs to read and judge a scene is resolved here, once, from the item's
 own metadata: sensor family, QA asset and encoding, CRS, each asset's grid, nodata, scale and
-offset (with the Sentinel-2 processing-baseline offset and where it came from). No asset path
-is ever written by hand. An item that cannot be planned gives a :class:`Fallback` with the
-reason, never silence.
+offset (with where the offset came from and what disagrees with it, see
+:mod:`clearcube.sensors._offsets`). No asset path is ever written by hand.
+
+Only :class:`~clearcube.errors.ItemError` leaves :func:`identify` (and :func:`plan_items` turns
+it into a :class:`Fallback`): one line naming the item, the field and the fix. It is raised
+for what a plan cannot do without: the id, ``properties`` as an object, ``assets`` as an
+object, a QA asset with an href, a recognisable sensor and a datetime. Everything else that is
+present but unusable is ignored, never guessed at, and listed in :attr:`ScenePlan.notes`:
+``bbox``, ``eo:cloud_cover``, ``collection``, ``proj:*`` (the grid is then unknown, as for items
+that state none), raster fields (the family's defaults apply), a junk processing baseline or
+Earth Search offset flag (the next source of the offset applies; a junk flag, and a fall to
+the date rule, are also offset conflicts), and band assets that are not objects or have no
+href (the band is not planned).
+
+Provider quirks handled here: Planetary Computer ``landsat-8-c2-l2`` items stating
+``proj:epsg: 3271`` for UTM zone 1 south of the equator are planned as EPSG:32601 (see
+:func:`clearcube.sensors._stac_fields.utm_slip`); USGS per-scene items without ``proj:``
+fields have no CRS or grid in the plan (an output grid then needs ``crs=`` or other items, and
+only a reader that opens the rasters can place them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin
 
 from ..errors import ItemError, scrub_href
 from . import hls, landsat, sentinel2
-from ._family import SensorFamily, key_matches
+from ._family import SensorFamily, key_base, key_matches
+from ._offsets import (
+    Baseline,
+    OffsetFlag,
+    Radiometry,
+    profile_radiometry,
+    sentinel2_radiometry,
+)
+from ._stac_fields import (
+    Notes,
+    band_labels,
+    bbox_of,
+    crs_of,
+    datetime_of,
+    finite_number,
+    integral,
+    label,
+    raster_fields,
+    shape_of,
+    show,
+    transform_of,
+    utm_slip,
+)
 
 __all__ = [
     "AssetGrid",
@@ -30,8 +70,16 @@ __all__ = [
     "plan_items",
 ]
 
-#: Where a reflectance offset came from.
-OFFSET_SOURCES = ("item-metadata", "baseline-rule", "provider-profile", "date-rule")
+#: Where a reflectance offset came from: an Earth Search "already applied" flag (offset 0),
+#: the item's raster metadata, the processing-baseline rule, the acquisition-date rule, or the
+#: family's profile (Landsat, HLS).
+OFFSET_SOURCES = (
+    *sentinel2.BOA_OFFSET_APPLIED_KEYS,
+    "item-metadata",
+    "baseline-rule",
+    "date-rule",
+    "provider-profile",
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +112,11 @@ class AssetGrid:
 
 @dataclass(frozen=True)
 class BandPlan:
-    """One reflectance band: reflectance = DN * scale + offset, DN == nodata is missing."""
+    """One reflectance band: reflectance = DN * scale + offset, DN == nodata is missing.
+
+    ``offset_source`` is one of ``OFFSET_SOURCES``; ``offset_conflict`` says which metadata
+    disagreed with that choice (None when nothing did).
+    """
 
     name: str
     asset: str
@@ -75,6 +127,7 @@ class BandPlan:
     dtype: str | None
     grid: AssetGrid
     offset_source: str
+    offset_conflict: str | None = None
 
     def __repr__(self) -> str:
         return (
@@ -85,7 +138,12 @@ class BandPlan:
 
 @dataclass(frozen=True, eq=False)
 class ScenePlan:
-    """Everything resolved about one scene. Outside code relies on the names below."""
+    """Everything resolved about one scene. Outside code relies on the names below.
+
+    ``offset_source`` joins the bands' sources with ``+``; ``offset_conflict`` joins their
+    conflicts with ``; ``. ``notes`` lists, one line each, the item metadata the plan ignored or
+    corrected (empty for a clean item).
+    """
 
     id: str
     collection: str | None
@@ -107,35 +165,17 @@ class ScenePlan:
     bbox: tuple[float, float, float, float] | None
     hrefs_local: bool
     origin_remote: bool
-    properties: Mapping[str, Any] = field(repr=False)
-    stac: Mapping[str, Any] = field(repr=False)
+    footprint: Mapping[str, Any] | None = field(default=None, repr=False)
+    self_href: str | None = None
+    qa_nodata_declared: float | None = None
+    tile: str | None = None
+    digest: str = ""
+    notes: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def res_yx(self) -> tuple[float, float] | None:
         """Native pixel size of the QA band."""
         return self.qa_grid.res_yx
-
-    @property
-    def footprint(self) -> Mapping[str, Any] | None:
-        """The item's GeoJSON geometry (lon/lat)."""
-        geometry = self.stac.get("geometry")
-        return geometry if isinstance(geometry, Mapping) else None
-
-    @property
-    def qa_declared_nodata(self) -> float | None:
-        """The nodata value the item declares for its QA asset (None: none declared; the
-        encoding's own fill then marks no data)."""
-        asset = (self.stac.get("assets") or {}).get(self.qa_asset) or {}
-        value = _raster_fields(asset).get("nodata") if isinstance(asset, Mapping) else None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None
-        return float(value)
-
-    @property
-    def self_href(self) -> str | None:
-        """Where the item itself was read from."""
-        href = self.stac.get("clearcube:self_href")
-        return str(href) if href else None
 
     def __repr__(self) -> str:
         return (
@@ -155,51 +195,120 @@ class Fallback:
     kind: str = "unplannable"
 
 
-# ---------------------------------------------------------------------------- identification
+# ---------------------------------------------------------------------------- the item
 
 
-def _as_dict(item: Any) -> dict[str, Any]:
-    """The item as a dict whose asset hrefs are absolute (relative ones resolved against the
-    item's own location), so the plan can be read from anywhere."""
-    from urllib.parse import urljoin
+def _kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words."""
+    if value is None:
+        return "missing"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return f"a {type(value).__name__}"
 
+
+def _as_dict(item: Any) -> tuple[dict[str, Any], str | None]:
+    """The item as a (shallow) dict and its own location (the ``self`` link), if known."""
     if isinstance(item, Mapping):
         out = dict(item)
+        links = out.get("links")
         self_href = next(
-            (link.get("href") for link in out.get("links", []) if link.get("rel") == "self"),
+            (
+                link["href"]
+                for link in (links if isinstance(links, list) else [])
+                if isinstance(link, Mapping)
+                and link.get("rel") == "self"
+                and isinstance(link.get("href"), str)
+            ),
             None,
         )
-    else:
-        to_dict = getattr(item, "to_dict", None)
-        if to_dict is None:
-            raise ItemError(
-                f"not a STAC item: {type(item).__name__}; pass a pystac.Item or its dict"
-            )
+        return out, self_href or None
+    to_dict = getattr(item, "to_dict", None)
+    if to_dict is None:
+        raise ItemError(f"not a STAC item: {type(item).__name__}; pass a pystac.Item or its dict")
+    try:
         out = to_dict(include_self_link=True, transform_hrefs=False)
         self_href = item.get_self_href()
-    if self_href:
-        assets = {}
-        for key, asset in (out.get("assets") or {}).items():
-            href = str(asset.get("href", ""))
-            if href and "://" not in href and not href.startswith("/"):
-                base = self_href if "://" in self_href else os.path.abspath(self_href)
-                href = (
-                    urljoin(base, href)
-                    if "://" in base
-                    else os.path.normpath(os.path.join(os.path.dirname(base), href))
-                )
-            assets[key] = {**asset, "href": href}
-        out["assets"] = assets
-        out["clearcube:self_href"] = self_href
-    return out
+    except Exception as exc:  # whatever a malformed pystac object raises, at the edge
+        name = getattr(item, "id", None)
+        raise ItemError(
+            f"{name if isinstance(name, str) else '<no id>'}: cannot read the pystac item "
+            f"({type(exc).__name__}); rebuild it from its JSON"
+        ) from exc
+    if not isinstance(out, dict):
+        raise ItemError(f"not a STAC item: {type(item).__name__}.to_dict() gave no dict")
+    return out, self_href if isinstance(self_href, str) and self_href else None
+
+
+def _item_id(data: Mapping[str, Any]) -> str:
+    raw = data.get("id")
+    if isinstance(raw, str) and raw.strip() and raw.isprintable():
+        return raw
+    if raw is None:
+        what = "the item has no id"
+    elif isinstance(raw, str):
+        what = f"the item's id {show(raw)} is blank or holds control characters"
+    else:
+        what = f"the item's id {show(raw)} is no string"
+    raise ItemError(f"<no id>: {what}; a STAC item needs one: fix the item")
+
+
+def _resolve(href: str, self_href: str | None) -> str:
+    """A relative asset href made absolute against the item's own location."""
+    if not self_href or "://" in href or href.startswith("/"):
+        return href
+    base = self_href if "://" in self_href else os.path.abspath(self_href)
+    if "://" in base:
+        return urljoin(base, href)
+    return os.path.normpath(os.path.join(os.path.dirname(base), href))
+
+
+def _assets(
+    raw: Any, item_id: str, self_href: str | None, notes: Notes
+) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """The usable assets (objects with an href, made absolute) and the keys of those without."""
+    if raw is None:
+        return {}, set()
+    if not isinstance(raw, Mapping):
+        raise ItemError(
+            f"{item_id}: assets is {_kind(raw)}, not an object keyed by asset name; fix the item"
+        )
+    usable: dict[str, dict[str, Any]] = {}
+    hrefless: set[str] = set()
+    for key, asset in raw.items():
+        name = str(key)
+        if not isinstance(asset, Mapping):
+            notes.append(f"asset {label(name)}: {show(asset)} is not an object (ignored)")
+            hrefless.add(name)
+            continue
+        href = asset.get("href")
+        if not isinstance(href, str) or not href.strip():
+            notes.append(f"asset {label(name)}: href {show(href)} is not a URL or path (ignored)")
+            hrefless.add(name)
+            continue
+        usable[name] = {**asset, "href": _resolve(href.strip(), self_href)}
+    return usable, hrefless
+
+
+def _text(value: Any, field_name: str, notes: Notes) -> str | None:
+    if value is None or isinstance(value, str):
+        return value or None
+    notes.append(f"{field_name} {show(value)} is not a string (ignored)")
+    return None
 
 
 def _platform(props: Mapping[str, Any], item_id: str) -> str:
-    raw = str(props.get("platform") or "").strip()
-    if raw:
-        norm = raw.lower().replace("_", "-").replace(" ", "-")
-        norm = re.sub(r"^sentinel-?2", "sentinel-2", norm)
-        return norm
+    for key in ("platform", "eo:platform"):
+        raw = props.get(key)
+        if isinstance(raw, str) and raw.strip():
+            norm = raw.strip().lower().replace("_", "-").replace(" ", "-")
+            return re.sub(r"^sentinel-?2", "sentinel-2", norm)
     m = re.match(r"^S2([ABC])_", item_id)
     if m:
         return f"sentinel-2{m.group(1).lower()}"
@@ -209,24 +318,28 @@ def _platform(props: Mapping[str, Any], item_id: str) -> str:
     return ""
 
 
-def _family(item: Mapping[str, Any], platform: str) -> SensorFamily | None:
-    item_id = str(item.get("id", ""))
-    collection = str(item.get("collection") or "").lower()
-    props = item.get("properties", {})
-    assets = item.get("assets", {})
-    if collection.startswith(("hls", "hls2")) or item_id.upper().startswith("HLS."):
-        if "l30" in collection or ".L30." in item_id.upper() or "landsat" in platform:
+def _family(
+    item_id: str,
+    collection: str | None,
+    props: Mapping[str, Any],
+    assets: Mapping[str, Any],
+    platform: str,
+) -> SensorFamily | None:
+    coll = (collection or "").lower()
+    if coll.startswith("hls") or item_id.upper().startswith("HLS."):
+        if "l30" in coll or ".L30." in item_id.upper() or "landsat" in platform:
             return hls.FAMILY_L30
         return hls.FAMILY_S30
-    constellation = str(props.get("constellation") or "").lower().replace(" ", "-")
+    raw = props.get("constellation")
+    constellation = raw.lower().replace(" ", "-") if isinstance(raw, str) else ""
     if (
         platform.startswith("sentinel-2")
         or constellation.startswith("sentinel-2")
-        or "sentinel-2" in collection
-        or "sentinel-s2" in collection
+        or "sentinel-2" in coll
+        or "sentinel-s2" in coll
     ):
         return sentinel2.FAMILY
-    if platform.startswith("landsat") or "landsat" in collection:
+    if platform.startswith("landsat") or "landsat" in coll:
         number = platform.rsplit("-", 1)[-1]
         if number in {"4", "5", "7"}:
             return landsat.FAMILY_TM
@@ -236,68 +349,140 @@ def _family(item: Mapping[str, Any], platform: str) -> SensorFamily | None:
     return None
 
 
-def _find_asset(assets: Mapping[str, Any], candidates: Iterable[str]) -> str | None:
-    for candidate in candidates:
-        for key in assets:
-            if key_matches(candidate, key):
-                return key
-    return None
+def _find_asset(assets: Iterable[str], candidates: Iterable[str]) -> str | None:
+    """The first key matching the first candidate that any key matches."""
+    by_base: dict[str, str] = {}
+    for key in assets:
+        by_base.setdefault(key_base(key), key)
+    return next((by_base[c.lower()] for c in candidates if c.lower() in by_base), None)
 
 
-def _crs_of(obj: Mapping[str, Any]) -> str | None:
-    code = obj.get("proj:code")
-    if code:
-        return str(code).upper() if str(code).upper().startswith("EPSG:") else str(code)
-    epsg = obj.get("proj:epsg")
-    if epsg not in (None, ""):
-        return f"EPSG:{int(epsg)}"
-    return None
+def _grid(key: str, asset: Mapping[str, Any], fallback: AssetGrid, notes: Notes) -> AssetGrid:
+    """An asset's grid; the item-level ``proj:`` fields (``fallback``) describe every asset of
+    single-resolution items (Landsat, HLS), so they stand in for missing asset-level ones."""
+    where = f"asset {label(key)}"
+    return AssetGrid(
+        crs_of(asset, where, notes) or fallback.crs,
+        shape_of(asset.get("proj:shape"), where, notes) or fallback.shape_yx,
+        transform_of(asset.get("proj:transform"), where, notes) or fallback.transform,
+    )
 
 
-def _grid(asset: Mapping[str, Any], props: Mapping[str, Any]) -> AssetGrid:
-    crs = _crs_of(asset) or _crs_of(props)
-    # item-level proj:shape/transform describe every asset of single-resolution items (Landsat)
-    shape = asset.get("proj:shape") or props.get("proj:shape")
-    transform = asset.get("proj:transform") or props.get("proj:transform")
-    shape_yx = (int(shape[0]), int(shape[1])) if shape else None
-    tf = tuple(float(v) for v in transform[:6]) if transform else None
-    return AssetGrid(crs, shape_yx, tf)  # type: ignore[arg-type]
+def _item_grid(props: Mapping[str, Any], notes: Notes) -> AssetGrid:
+    """The grid the item's properties state (often only a CRS)."""
+    return AssetGrid(
+        crs_of(props, "properties", notes),
+        shape_of(props.get("proj:shape"), "properties", notes),
+        transform_of(props.get("proj:transform"), "properties", notes),
+    )
 
 
-def _raster_fields(asset: Mapping[str, Any]) -> dict[str, Any]:
-    """nodata, data_type, scale, offset from raster v1 (``raster:bands``) or v2 (STAC 1.1)."""
-    out: dict[str, Any] = {}
-    bands = asset.get("raster:bands")
-    if isinstance(bands, list) and bands and isinstance(bands[0], Mapping):
-        first = bands[0]
-        for key in ("nodata", "data_type", "scale", "offset"):
-            if key in first:
-                out[key] = first[key]
-    for key in ("nodata", "data_type"):
-        if key in asset and key not in out:
-            out[key] = asset[key]
-    for key in ("scale", "offset"):
-        if f"raster:{key}" in asset and key not in out:
-            out[key] = asset[f"raster:{key}"]
-    return out
+def _match_bands(
+    family: SensorFamily, assets: Mapping[str, Any], taken: set[str]
+) -> dict[str, str]:
+    """Canonical band name -> asset key.
+
+    An asset is matched by its key or by its one ``eo:bands`` name among the family's
+    candidates. Only a band still unmatched falls back to ``eo:bands`` common names, and only
+    to an asset that no candidate names and that alone carries that common name: HLS S30 has
+    two assets with common name "nir" (B08 broad, B8A narrow), and B08 must never be "nir".
+    """
+    by_base: dict[str, list[str]] = {}
+    for asset_key in assets:
+        by_base.setdefault(key_base(asset_key), []).append(asset_key)
+    labels: dict[str, tuple[list[str], list[str]]] = {}
+
+    def labelled(asset_key: str) -> tuple[list[str], list[str]]:
+        if asset_key not in labels:
+            labels[asset_key] = band_labels(assets[asset_key])
+        return labels[asset_key]
+
+    matched: dict[str, str] = {}
+    used = set(taken)
+    for name, candidates in family.band_keys.items():
+        wanted = [c.lower() for c in candidates]
+        key = next((k for c in wanted for k in by_base.get(c, []) if k not in used), None)
+        if key is None:
+            key = next(
+                (
+                    k
+                    for k in assets
+                    if k not in used
+                    and len(labelled(k)[0]) == 1
+                    and key_base(labelled(k)[0][0]) in wanted
+                ),
+                None,
+            )
+        if key is not None:
+            matched[name] = key
+            used.add(key)
+    missing = [name for name in family.band_keys if name not in matched]
+    every = {c.lower() for c in itertools.chain(*family.band_keys.values())} if missing else set()
+    for name in missing:
+        carriers = [
+            k
+            for k in assets
+            if k not in used
+            and name in labelled(k)[1]
+            and key_base(k) not in every
+            and not any(key_base(n) in every for n in labelled(k)[0])
+        ]
+        if len(carriers) == 1:
+            matched[name] = carriers[0]
+            used.add(carriers[0])
+    return matched
 
 
 _PRODUCT_BASELINE = re.compile(r"_N(\d{2})(\d{2})_")
 
 
-def _s2_baseline(props: Mapping[str, Any], item_id: str) -> str | None:
-    for key in ("s2:processing_baseline", "sentinel:processing_baseline", "processing:version"):
+def _s2_baseline(props: Mapping[str, Any], item_id: str, notes: Notes) -> Baseline | None:
+    """The processing baseline from the properties, else a product name, else the id."""
+    for key in sentinel2.BASELINE_KEYS:
         value = props.get(key)
-        if value:
-            return str(value)
-    for key in ("s2:product_uri", "sentinel:product_id", "s2:product_id"):
-        m = _PRODUCT_BASELINE.search(str(props.get(key) or ""))
+        if value is None or value == "":
+            continue
+        try:
+            parsed = sentinel2.parse_baseline(value)
+        except ItemError:
+            notes.append(f"{key} {show(value)} is not a processing baseline (ignored)")
+            continue
+        if parsed is not None:
+            return Baseline(f"{parsed[0]:02d}.{parsed[1]:02d}", parsed, key)
+    named = [(key, props.get(key)) for key in sentinel2.PRODUCT_NAME_KEYS]
+    for key, value in [*named, ("id", item_id)]:
+        m = _PRODUCT_BASELINE.search(value) if isinstance(value, str) else None
         if m:
-            return f"{m.group(1)}.{m.group(2)}"
-    m = _PRODUCT_BASELINE.search(item_id)
-    if m:
-        return f"{m.group(1)}.{m.group(2)}"
+            parsed = (int(m.group(1)), int(m.group(2)))
+            return Baseline(f"{m.group(1)}.{m.group(2)}", parsed, key)
     return None
+
+
+def _offset_flag(props: Mapping[str, Any], remarks: Notes) -> OffsetFlag | None:
+    """The Earth Search flag (v1 first, then v0); a value that is not a bool is ignored."""
+    flag = None
+    for key in sentinel2.BOA_OFFSET_APPLIED_KEYS:
+        value = props.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, bool):
+            remarks.append(f"{key} {show(value)} is not true or false (ignored)")
+        elif flag is None:
+            flag = OffsetFlag(key, value)
+        elif flag.applied != value:
+            remarks.append(f"{flag.key} is {flag.applied} but {key} is {value}")
+    return flag
+
+
+def _cloud_cover(props: Mapping[str, Any], notes: Notes) -> float | None:
+    raw = props.get("eo:cloud_cover")
+    if raw is None:
+        return None
+    value = finite_number(raw)
+    if value is None or not 0 <= value <= 100:
+        notes.append(f"eo:cloud_cover {show(raw)} is not a percentage (ignored)")
+        return None
+    return value
 
 
 def _is_local(href: str) -> bool:
@@ -305,161 +490,217 @@ def _is_local(href: str) -> bool:
     return not lower.startswith(("http://", "https://", "s3://", "gs://", "az://", "/vsi"))
 
 
+def _fix_crs(objects: Iterable[dict[str, Any]], bad: str, good: str) -> None:
+    """Write ``good`` over ``bad`` in the plan's copy of the item, so every engine reads it."""
+    number = int(good.split(":")[1])
+    for obj in objects:
+        if crs_of(obj, "", []) == bad:
+            if "proj:epsg" in obj:
+                obj["proj:epsg"] = number
+            if "proj:code" in obj:
+                obj["proj:code"] = good
+
+
+# ---------------------------------------------------------------------------- identification
+
+
 def identify(item: Any) -> ScenePlan:
     """Resolve one STAC item into a :class:`ScenePlan`.
+
+    See the module docstring for which fields are required and which are ignored (and
+    listed in ``ScenePlan.notes``) when unusable.
 
     Raises
     ------
     ItemError
-        One line naming the item and what is missing (no recognisable sensor, no QA asset,
-        no datetime).
+        One line naming the item, the field and the fix: no id, ``properties`` or ``assets``
+        that are not objects, no recognisable sensor, no QA asset (or one without href), no
+        datetime or one that is not RFC 3339. Nothing else leaves this function.
     """
-    data = _as_dict(item)
-    item_id = str(data.get("id") or "<no id>")
-    props: Mapping[str, Any] = data.get("properties") or {}
-    assets: Mapping[str, Any] = data.get("assets") or {}
+    data, self_href = _as_dict(item)
+    item_id = _item_id(data)
+    digest = _digest(data)
+    notes: Notes = []
+    raw_props = data.get("properties")
+    if not isinstance(raw_props, Mapping):
+        raise ItemError(
+            f"{item_id}: properties is {_kind(raw_props)}, not an object of fields; the item is "
+            "malformed: fix it at the source"
+        )
+    # the plan's own copies: a corrected CRS is written into them, never into the caller's item
+    props = dict(raw_props)
+    assets, hrefless = _assets(data.get("assets"), item_id, self_href, notes)
+    data["properties"], data["assets"] = props, assets
+    collection = _text(data.get("collection"), "collection", notes)
+    bbox = bbox_of(data.get("bbox"), notes)
     platform = _platform(props, item_id)
-    family = _family(data, platform)
+    family = _family(item_id, collection, props, assets, platform)
     if family is None:
         raise ItemError(
-            f"{item_id}: not a Sentinel-2, Landsat or HLS item (platform {platform or 'unset'}, "
-            f"collection {data.get('collection')}); check the collection you searched"
+            f"{item_id}: not a Sentinel-2, Landsat or HLS item (platform "
+            f"{label(platform) if platform else 'unset'}, collection "
+            f"{label(collection) if collection else None}); check the collection you searched"
         )
 
-    usable = {
-        k: v for k, v in assets.items() if not any(key_matches(n, k) for n in family.never_qa)
-    }
-    qa_asset = encoding = None
-    for candidate, enc in family.qa_keys:
-        key = _find_asset(usable, [candidate])
-        if key is not None:
-            qa_asset, encoding = key, enc
-            break
+    usable = [k for k in assets if not any(key_matches(n, k) for n in family.never_qa)]
+    qa_asset = _find_asset(usable, [candidate for candidate, _ in family.qa_keys])
+    encoding = next(
+        (enc for c, enc in family.qa_keys if qa_asset is not None and key_matches(c, qa_asset)),
+        None,
+    )
     if qa_asset is None or encoding is None:
-        level = str(props.get("processing:level") or data.get("collection") or "")
-        hint = " (a Level-1C product has no SCL)" if "l1" in level.lower() else ""
+        broken = _find_asset(sorted(hrefless), [c for c, _ in family.qa_keys])
+        if broken is not None:
+            raise ItemError(
+                f"{item_id}: QA asset {label(broken)} has no href (or is not an object); the mask "
+                "cannot be read: fix the item"
+            )
+        level = props.get("processing:level") or collection or ""
+        fix = (
+            "a Level-1C product has no SCL: search the L2A collection"
+            if isinstance(level, str) and "l1" in level.lower()
+            else "request the QA asset too (a fields filter may have dropped it) or search a "
+            "collection that has it"
+        )
         raise ItemError(
-            f"{item_id}: no QA asset found{hint}; looked for "
-            f"{', '.join(k for k, _ in family.qa_keys)} among {', '.join(assets) or 'no assets'}"
+            f"{item_id}: no QA asset found; looked for "
+            f"{', '.join(k for k, _ in family.qa_keys)} among "
+            f"{', '.join(map(label, assets)) or 'no assets'}; {fix}"
         )
     qa = assets[qa_asset]
-    qa_fields = _raster_fields(qa)
-    qa_grid = _grid(qa, props)
+    qa_fields = raster_fields(qa, f"asset {label(qa_asset)}", notes)
+    item_grid = _item_grid(props, notes)
+    qa_grid = _grid(qa_asset, qa, item_grid, notes)
+    when = datetime_of(props, item_id)
 
-    when = props.get("datetime") or props.get("start_datetime")
-    if not when:
-        raise ItemError(f"{item_id}: no datetime; the item cannot be placed in time")
-    when_dt = dt.datetime.fromisoformat(str(when).replace("Z", "+00:00"))
+    bounds = qa_grid.bounds
+    slip = utm_slip(qa_grid.crs, (bounds[3], bounds[1]) if bounds else None, bbox)
+    if slip is not None and qa_grid.crs is not None:
+        notes.append(
+            f"{qa_grid.crs} is a SCAR IMW sheet, not this scene's CRS: the grid's negative "
+            f"northings and the bbox put it in {slip} (a Planetary Computer metadata slip); "
+            f"planned as {slip}"
+        )
+        _fix_crs([props, *assets.values()], qa_grid.crs, slip)
+        item_grid = _item_grid(props, [])
+        qa_grid = _grid(qa_asset, assets[qa_asset], item_grid, [])
+    if qa_grid.crs is None:
+        notes.append("no proj:code or proj:epsg: the item states no CRS, the rasters must")
 
-    baseline = _s2_baseline(props, item_id) if family.name == "sentinel-2" else None
+    baseline = _s2_baseline(props, item_id, notes) if family is sentinel2.FAMILY else None
+    remarks: Notes = []
+    flag = _offset_flag(props, remarks) if family is sentinel2.FAMILY else None
+    notes.extend(remarks)
     bands: dict[str, BandPlan] = {}
-    sources: set[str] = set()
-    conflicts: list[str] = []
-    for name, candidates in family.band_keys.items():
-        key = _find_asset(assets, candidates)
-        if key is None:
-            key = _band_by_common_name(assets, name)
-        if key is None:
-            continue
+    for name, key in _match_bands(family, assets, {qa_asset}).items():
         asset = assets[key]
-        fields = _raster_fields(asset)
-        scale, offset, source, conflict = _radiometry(family, fields, baseline, props, when_dt)
-        sources.add(source)
-        if conflict:
-            conflicts.append(conflict)
+        fields = raster_fields(asset, f"asset {label(key)}", notes)
+        radiometry: Radiometry
+        if family is sentinel2.FAMILY:
+            radiometry = sentinel2_radiometry(
+                fields,
+                family=family,
+                flag=flag,
+                baseline=baseline,
+                when=when,
+                remarks=tuple(remarks),
+            )
+        else:
+            radiometry = profile_radiometry(fields, family)
         bands[name] = BandPlan(
             name=name,
             asset=key,
-            href=str(asset.get("href", "")),
-            scale=scale,
-            offset=offset,
+            href=asset["href"],
+            scale=radiometry.scale,
+            offset=radiometry.offset,
             nodata=fields.get("nodata", family.nodata),
             dtype=fields.get("data_type"),
-            grid=_grid(asset, props),
-            offset_source=source,
+            grid=_grid(key, asset, item_grid, notes),
+            offset_source=radiometry.source,
+            offset_conflict=radiometry.conflict,
         )
 
-    hrefs = [str(a.get("href", "")) for a in assets.values() if isinstance(a, Mapping)]
-    bbox = data.get("bbox")
-    cloud = props.get("eo:cloud_cover")
+    qa_dtype = qa_fields.get("data_type")
+    if qa_dtype is not None and not re.fullmatch(r"u?int(8|16|32|64)", qa_dtype):
+        notes.append(
+            f"asset {label(qa_asset)} data_type {qa_dtype} is not an integer type (ignored)"
+        )
+        qa_dtype = None
+    qa_nodata = integral(qa_fields["nodata"]) if "nodata" in qa_fields else None
+    if "nodata" in qa_fields and qa_nodata is None:
+        notes.append(
+            f"asset {label(qa_asset)} nodata {qa_fields['nodata']} is not an integer (ignored)"
+        )
+    sources = sorted({b.offset_source for b in bands.values()})
+    conflicts = [b.offset_conflict for b in bands.values() if b.offset_conflict]
     return ScenePlan(
         id=item_id,
-        collection=data.get("collection"),
-        datetime=when_dt,
+        collection=collection,
+        datetime=when,
         sensor=family.name,
         platform=platform,
         qa_asset=qa_asset,
         qa_encoding=encoding,
-        qa_href=str(qa.get("href", "")),
-        qa_dtype=str(qa_fields.get("data_type") or family.qa_dtype[encoding]),
-        qa_nodata=int(qa_fields.get("nodata", family.qa_nodata[encoding])),
+        qa_href=qa["href"],
+        qa_dtype=str(qa_dtype or family.qa_dtype[encoding]),
+        qa_nodata=qa_nodata if qa_nodata is not None else family.qa_nodata[encoding],
         qa_grid=qa_grid,
         crs=qa_grid.crs,
         bands=bands,
-        processing_baseline=baseline,
-        offset_source="+".join(sorted(sources)) if sources else "none",
+        processing_baseline=baseline.text if baseline else None,
+        offset_source="+".join(sources) if sources else "none",
         offset_conflict="; ".join(dict.fromkeys(conflicts)) or None,
-        cloud_cover=float(cloud) if cloud is not None else None,
-        bbox=tuple(float(v) for v in bbox[:4]) if bbox else None,  # type: ignore[arg-type]
-        hrefs_local=any(_is_local(h) for h in hrefs if h),
-        origin_remote=not _is_local(str(data.get("clearcube:self_href") or "")),
-        properties=dict(props),
-        stac=data,
+        cloud_cover=_cloud_cover(props, notes),
+        bbox=bbox,
+        hrefs_local=any(_is_local(a["href"]) for a in assets.values()),
+        origin_remote=not _is_local(self_href or ""),
+        footprint=data["geometry"] if isinstance(data.get("geometry"), Mapping) else None,
+        self_href=self_href,
+        qa_nodata_declared=None if qa_nodata is None else float(qa_nodata),
+        tile=_tile(family, props, item_id),
+        digest=digest,
+        notes=tuple(dict.fromkeys(notes)),
     )
 
 
-def _band_by_common_name(assets: Mapping[str, Any], name: str) -> str | None:
-    for key, asset in assets.items():
-        for band in asset.get("eo:bands") or []:
-            if isinstance(band, Mapping) and band.get("common_name") == name:
-                return str(key)
-    return None
+def _digest(data: Mapping[str, Any]) -> str:
+    """SHA-256 of the item's canonical JSON as it was given (the audit's record of the input)."""
+    import hashlib
+    import json
+
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _radiometry(
-    family: SensorFamily,
-    fields: Mapping[str, Any],
-    baseline: str | None,
-    props: Mapping[str, Any],
-    when: dt.datetime,
-) -> tuple[float, float, str, str | None]:
-    """(scale, offset, offset_source, conflict) of one band."""
-    if family.name != "sentinel-2":
-        if "scale" in fields or "offset" in fields:
-            return (
-                float(fields.get("scale", 1.0)),
-                float(fields.get("offset", 0.0)),
-                "item-metadata",
-                None,
-            )
-        return family.scale, family.offset, "provider-profile", None
+_MGRS = re.compile(r"(?:^|_)T?(\d{2}[C-X][A-Z]{2})(?:_|\.|$)")
+_WRS = re.compile(r"^L[COTEM]0\d_[A-Z0-9]{4}_(\d{6})_")
 
-    parsed = sentinel2.parse_baseline(baseline) if baseline else None
-    rule = None if parsed is None else (sentinel2.BOA_OFFSET if parsed >= (4, 0) else 0.0)
-    if "scale" in fields or "offset" in fields:
-        scale = float(fields.get("scale", family.scale))
-        offset = float(fields.get("offset", 0.0))
-        conflict = None
-        if rule is not None and not math.isclose(offset, rule, abs_tol=1e-9):
-            conflict = f"item metadata offset {offset:g} but baseline {baseline} implies {rule:g}"
-        return scale, offset, "item-metadata", conflict
-    applied = props.get("sentinel:boa_offset_applied", props.get("earthsearch:boa_offset_applied"))
-    if rule is not None:
-        if applied is True and rule != 0.0:
-            # Earth Search v0 shifted these COGs back to the old DN range itself.
-            return (
-                family.scale,
-                0.0,
-                "item-metadata",
-                f"baseline {baseline} implies {rule:g} but boa_offset_applied is true",
-            )
-        return family.scale, rule, "baseline-rule", None
-    # No baseline anywhere: the acquisition date is the only clue (reprocessed 05.xx products
-    # of older dates would be missed: recorded as a conflict for the pixel check).
-    cutoff = dt.datetime(2022, 1, 25, tzinfo=dt.UTC)
-    aware = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-    offset = sentinel2.BOA_OFFSET if aware >= cutoff else 0.0
-    return family.scale, offset, "date-rule", "no processing baseline in the item"
+
+def _tile(family: SensorFamily, props: Mapping[str, Any], item_id: str) -> str | None:
+    """The scene's tile (Sentinel-2 / HLS MGRS tile, Landsat WRS-2 path/row), so a series can
+    be judged per tile; None when the item does not say."""
+    if family.name == "landsat":
+        path, row = props.get("landsat:wrs_path"), props.get("landsat:wrs_row")
+        if path is not None and row is not None:
+            try:
+                return f"{int(path):03d}{int(row):03d}"
+            except (TypeError, ValueError):
+                pass
+        m = _WRS.match(item_id)
+        return m.group(1) if m else None
+    for key in ("s2:mgrs_tile", "mgrs:tile"):
+        value = props.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip().upper().removeprefix("T")
+    zone = props.get("mgrs:utm_zone")
+    band, square = props.get("mgrs:latitude_band"), props.get("mgrs:grid_square")
+    if zone is not None and isinstance(band, str) and isinstance(square, str):
+        try:
+            return f"{int(zone):02d}{band}{square}".upper()
+        except (TypeError, ValueError):
+            pass
+    m = _MGRS.search(item_id.upper())
+    return m.group(1) if m else None
 
 
 def plan_items(items: Iterable[Any]) -> list[ScenePlan | Fallback]:
@@ -469,8 +710,16 @@ def plan_items(items: Iterable[Any]) -> list[ScenePlan | Fallback]:
         try:
             out.append(identify(item))
         except ItemError as exc:
-            data = item if isinstance(item, Mapping) else {}
-            item_id = str(getattr(item, "id", None) or data.get("id") or "<no id>")
-            collection = getattr(item, "collection_id", None) or data.get("collection")
+            if isinstance(item, Mapping):
+                raw_id, raw_collection = item.get("id"), item.get("collection")
+            else:
+                raw_id = getattr(item, "id", None)
+                raw_collection = getattr(item, "collection_id", None)
+            item_id = (
+                raw_id
+                if isinstance(raw_id, str) and raw_id.strip() and raw_id.isprintable()
+                else "<no id>"
+            )
+            collection = raw_collection if isinstance(raw_collection, str) else None
             out.append(Fallback(id=item_id, reason=str(exc), collection=collection))
     return out

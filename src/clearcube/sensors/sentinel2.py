@@ -11,6 +11,7 @@ that return raw codes fill with :data:`QA60_FILL`, one such value.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..config import MaskConfig
-from ..errors import QAError
+from ..errors import ItemError, QAError
 from ..flags import FLAG_DTYPE, Flag
 from ._family import SensorFamily
 from ._lut import Encoding, FlagArray
@@ -138,24 +139,40 @@ def parse_baseline(value: str | float | int | None) -> tuple[int, int] | None:
 
     Raises
     ------
-    ValueError
-        When the value is not a baseline.
+    ItemError
+        (a ``ValueError``) When the value is not a baseline: another string (``"unknown"``), a
+        negative or non-finite number, a bool or any other type.
     """
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or value < 0 or value >= 100:
+            raise ItemError(
+                f"{value!r} is not a Sentinel-2 processing baseline (expected e.g. 4.0 or '04.00')"
+            )
         major = int(value)
         minor = round((float(value) - major) * 100)
         return (major, minor)
-    text = str(value).strip()
+    if not isinstance(value, str):
+        raise ItemError(
+            f"{_short(value)} is not a Sentinel-2 processing baseline (expected a string such "
+            "as '04.00' or 'N0400')"
+        )
+    text = value.strip()
     if not text:
         return None
     match = _BASELINE_RE.match(text)
     if match is None:
-        raise ValueError(
-            f"{value!r} is not a Sentinel-2 processing baseline (expected e.g. '04.00' or 'N0400')"
+        raise ItemError(
+            f"{_short(value)} is not a Sentinel-2 processing baseline (expected e.g. '04.00' or "
+            "'N0400')"
         )
     return (int(match.group(1)), int(match.group(2)))
+
+
+def _short(value: object) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def qa60_uninformative(qa: Any, processing_baseline: str | float | int | None) -> bool:
@@ -213,3 +230,14 @@ FAMILY = SensorFamily(
 
 #: Reflectance offset of baselines >= 04.00: BOA_ADD_OFFSET -1000 DN at scale 1e-4.
 BOA_OFFSET = -0.1
+
+#: Item properties that name the processing baseline, in order of trust (Earth Search and
+#: Planetary Computer, Earth Search v0, CDSE).
+BASELINE_KEYS = ("s2:processing_baseline", "sentinel:processing_baseline", "processing:version")
+#: Item properties holding a product name with the baseline as ``_Nxxyy_``.
+PRODUCT_NAME_KEYS = ("s2:product_uri", "sentinel:product_id", "s2:product_id")
+#: Earth Search flags saying that BOA_ADD_OFFSET was already removed from the pixels (v1, v0).
+#: True means: apply no offset, whatever ``raster:bands`` says (earth-search#9).
+BOA_OFFSET_APPLIED_KEYS = ("earthsearch:boa_offset_applied", "sentinel:boa_offset_applied")
+#: The first day of processing baseline 04.00; the offset rule for items without a baseline.
+BASELINE_04_DATE = "2022-01-25"
