@@ -15,7 +15,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError, RunFailed
 from .layout import RunLayout
@@ -80,9 +80,11 @@ def run(
     from .catalog import find
     from .compute import Compute, io_threads
     from .decide import decide
+    from .outcome import Outcome
     from .plan import plan
     from .products.audit import AuditLog, verify_audit
     from .products.publish import Publisher, recorded_products
+    from .products.writers import write_products
     from .products.zarr import CubeStore
     from .read import read
     from .screen import screen
@@ -159,10 +161,13 @@ def run(
             decisions = decide(planned, screened, cfg.mask, read_failures=got.failures)
             store.blank(sorted(set(first) - set(decisions.used)), ld.bands)
 
-        scenes = _products(layout, cfg, planned, screened, decisions, store, publisher, compute)
+        outcome = Outcome(cfg, found, planned, screened, decisions, got)
+        written = write_products(  # products, report, output STAC
+            outcome, layout=layout, store=store, publisher=publisher, compute=compute
+        )
         head = audit.close({"catalog_sha256": _sha(layout.catalog), "run_id": run_id})  # audit
     result = RunResult(
-        run_id, layout.root, scenes, dict(publisher.products), publisher.reused, head
+        run_id, layout.root, written.scenes, dict(publisher.products), publisher.reused, head
     )
     failing = decisions.failing
     if failing:
@@ -172,71 +177,6 @@ def run(
             + f"; the other scenes' products are in {layout.root}"
         )
     return result
-
-
-def _products(
-    layout: RunLayout,
-    cfg: RunConfig,
-    planned: Any,
-    screened: Any,
-    decisions: Any,
-    store: Any,
-    publisher: Any,
-    compute: Any,
-) -> pd.DataFrame:
-    """Record the decisions and write every product: the scene table, the review queue, the
-    cube, the composites, the report and the output STAC."""
-    from .bands import spectral_order
-    from .products.composites import write_composites
-    from .products.report import write_report
-    from .products.stac import catalog_products, write_catalog
-    from .products.tables import plain, scene_frame, write_review, write_scenes
-
-    audit = publisher.audit
-    frame = scene_frame(planned, screened, decisions, cfg.mask)
-    kinds = {"used": "scene_used", "review": "scene_review", "fallback": "scene_fallback"}
-    for row in frame.to_dict("records"):
-        kind = kinds.get(str(row["decision"]), "scene_excluded")
-        audit.append(kind, {k: plain(v) for k, v in row.items()})
-
-    publisher.publish(layout.scenes, lambda p: write_scenes(p, frame))
-    publisher.publish(layout.review, lambda p: write_review(p, frame, decisions))
-
-    attrs = {
-        **cfg.mask.to_attrs(),
-        "clearcube:fallbacks": json.dumps(
-            [{"id": f.id, "reason": f.reason} for f in planned.fallbacks]
-        ),
-        "clearcube:engine": cfg.load.engine,
-    }
-    store.complete({"decision": [d.decision for d in decisions.slices]}, attrs)
-    publisher.publish_built(layout.cube, store.path, store.move_into_place, store.discard)
-
-    from .products.zarr import open_cube
-
-    cube = open_cube(layout.cube)
-    bands = spectral_order(cfg.load.bands)
-    composites = write_composites(
-        cube,
-        decisions.used,
-        layout=layout,
-        period=cfg.composite.period,
-        method=cfg.composite.method,
-        bands=bands,
-        publisher=publisher,
-        compute=compute,
-    )
-    publisher.publish(
-        layout.report,
-        lambda p: write_report(p, frame, cube, cfg, composites_dir=layout.composites),
-    )
-    write_catalog(
-        layout,
-        **catalog_products(layout, cfg, planned, composites, bands),
-    )
-    for path in sorted(layout.stac.glob("*.json")):
-        publisher.record(path)
-    return frame
 
 
 def _unreadable(scenes: pd.DataFrame) -> list[str]:

@@ -9,13 +9,17 @@ import base64
 import html
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from ._files import atomic_path
+
+if TYPE_CHECKING:
+    from ..outcome import Outcome
+    from .writers import Written
 
 __all__ = ["write_report"]
 
@@ -56,15 +60,12 @@ def _histogram(scenes: pd.DataFrame, threshold: float) -> str:
     return _png(fig)
 
 
-def _quicklooks(composites_dir: Path) -> list[tuple[str, str]]:
+def _quicklooks(tifs: list[Path]) -> list[tuple[str, str]]:
     import matplotlib.pyplot as plt
     import rasterio
 
     out = []
-    latest = sorted(composites_dir.glob("*_*.tif"), key=lambda p: p.stem.rsplit("_", 1)[-1])
-    period = latest[-1].stem.rsplit("_", 1)[-1] if latest else ""
-    chosen = sorted(p for p in latest if p.stem.endswith(f"_{period}"))
-    for tif in sorted(chosen, key=lambda p: p.name.startswith("clear_count")):
+    for tif in tifs:
         with rasterio.open(tif) as src:
             data = src.read(masked=True).astype(float)
             names = list(src.descriptions)
@@ -83,19 +84,22 @@ def _quicklooks(composites_dir: Path) -> list[tuple[str, str]]:
     return out
 
 
-def write_report(
-    path: Path, scenes: pd.DataFrame, cube: xr.Dataset, config: Any, *, composites_dir: Path
-) -> Path:
+def write_report(path: Path, outcome: Outcome, written: Written, cube: xr.Dataset) -> Path:
+    """Write ``report.html`` for a run's stage outputs and products."""
     import matplotlib
 
     matplotlib.use("Agg")
+    config = outcome.config
+    scenes = written.scenes
     threshold = config.mask.cloud_threshold
     loaded = scenes[scenes["decision"] != "fallback"]
     images = [
         ("Cloud fraction over time", _timeseries(loaded, threshold)),
         ("Per-scene cloud fractions", _histogram(loaded, threshold)),
     ]
-    images += _quicklooks(composites_dir) if composites_dir.exists() else []
+    if written.composites:
+        latest = max(written.composites, key=lambda c: c.label)
+        images += _quicklooks([latest.reflectance, latest.clear_count])
     counts = scenes["decision"].value_counts().to_dict()
     columns = [
         c

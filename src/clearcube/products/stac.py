@@ -13,11 +13,11 @@ from ..layout import RunLayout
 from ._files import atomic_path, multihash_sha256
 
 if TYPE_CHECKING:
-    from ..plan import Planned
-    from ..runconfig import RunConfig
-    from .composites import CompositeProduct
+    from ..outcome import Outcome
+    from .publish import Publisher
+    from .writers import Written
 
-__all__ = ["catalog_products", "write_catalog"]
+__all__ = ["write_catalog", "write_stac"]
 
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
 
@@ -33,15 +33,20 @@ def _bbox_geometry(bbox: Sequence[float]) -> dict[str, Any]:
     return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
 
 
-def catalog_products(
-    layout: RunLayout,
-    cfg: RunConfig,
-    planned: Planned,
-    composites: Sequence[CompositeProduct],
-    bands: Sequence[str],
-) -> dict[str, Any]:
+def write_stac(layout: RunLayout, outcome: Outcome, written: Written, publisher: Publisher) -> Path:
+    """Write the run's output STAC (catalog and one item per product) and record its files."""
+    path = write_catalog(layout, **_catalog_products(layout, outcome, written))
+    for item in sorted(layout.stac.glob("*.json")):
+        publisher.record(item)
+    return path
+
+
+def _catalog_products(layout: RunLayout, outcome: Outcome, written: Written) -> dict[str, Any]:
     """The keyword arguments of :func:`write_catalog` for a run's products."""
     from .. import __version__
+
+    cfg, planned = outcome.config, outcome.planned
+    composites, bands = written.composites, written.bands
 
     def asset(path: Path, media: str, role: str, title: str | None = None) -> dict[str, Any]:
         out = {

@@ -1,0 +1,99 @@
+"""The products stage: everything a run writes from its stage outputs, in order.
+
+The decisions go into the audit trail first; then the scene table and the review queue, the
+cube store (completed and moved into place), the composites (from the local cube), the report
+and the output STAC. Every file is published through the :class:`Publisher`: written
+atomically, recorded with its checksum, and kept when a resumed run finds it unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..bands import spectral_order
+from ..layout import RunLayout
+from ..outcome import Outcome
+from .composites import CompositeProduct, write_composites
+from .publish import Publisher
+from .tables import plain, scene_frame, write_review, write_scenes
+from .zarr import CubeStore, open_cube
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..compute import Compute
+
+__all__ = ["Written", "write_products"]
+
+_RECORD_KINDS = {"used": "scene_used", "review": "scene_review", "fallback": "scene_fallback"}
+
+
+@dataclass(frozen=True, eq=False)
+class Written:
+    """What the products stage wrote.
+
+    Attributes
+    ----------
+    scenes
+        The scene table (``scenes.csv``).
+    composites
+        The composites, one per period.
+    bands
+        The reflectance bands of the cube and the composites, in spectral order.
+    """
+
+    scenes: pd.DataFrame
+    composites: tuple[CompositeProduct, ...]
+    bands: tuple[str, ...]
+
+
+def write_products(
+    outcome: Outcome,
+    *,
+    layout: RunLayout,
+    store: CubeStore,
+    publisher: Publisher,
+    compute: Compute,
+) -> Written:
+    """Record the decisions, then write the scene table, the review queue, the cube, the
+    composites, the report and the output STAC."""
+    from .report import write_report
+    from .stac import write_stac
+
+    cfg, planned, decisions = outcome.config, outcome.planned, outcome.decisions
+    frame = scene_frame(planned, outcome.screened, decisions, cfg.mask)
+    for row in frame.to_dict("records"):
+        kind = _RECORD_KINDS.get(str(row["decision"]), "scene_excluded")
+        publisher.audit.append(kind, {k: plain(v) for k, v in row.items()})
+
+    publisher.publish(layout.scenes, lambda p: write_scenes(p, frame))
+    publisher.publish(layout.review, lambda p: write_review(p, frame, decisions))
+
+    attrs = {
+        **cfg.mask.to_attrs(),
+        "clearcube:fallbacks": json.dumps(
+            [{"id": f.id, "reason": f.reason} for f in planned.fallbacks]
+        ),
+        "clearcube:engine": cfg.load.engine,
+    }
+    store.complete({"decision": [d.decision for d in decisions.slices]}, attrs)
+    publisher.publish_built(layout.cube, store.path, store.move_into_place, store.discard)
+
+    cube = open_cube(layout.cube)
+    bands = tuple(spectral_order(cfg.load.bands))
+    composites = write_composites(
+        cube,
+        decisions.used,
+        layout=layout,
+        period=cfg.composite.period,
+        method=cfg.composite.method,
+        bands=bands,
+        publisher=publisher,
+        compute=compute,
+    )
+    written = Written(frame, tuple(composites), bands)
+    publisher.publish(layout.report, lambda p: write_report(p, outcome, written, cube))
+    write_stac(layout, outcome, written, publisher)
+    return written
