@@ -64,7 +64,14 @@ def fallbacks_of(ds: xr.Dataset) -> list[dict[str, str]]:
     return out
 
 
-def qa_source(scene: ScenePlan) -> Source:
+def _known_bounds(
+    scene: ScenePlan, planned: Planned | None
+) -> tuple[str, tuple[float, float, float, float]] | None:
+    box = None if planned is None else planned.bounds.get(scene.id)
+    return None if box is None or planned is None else (planned.crs, box)
+
+
+def qa_source(scene: ScenePlan, planned: Planned | None = None) -> Source:
     """The QA asset of a scene, as the engines read it."""
     grid = scene.qa_grid
     return Source(
@@ -78,10 +85,11 @@ def qa_source(scene: ScenePlan) -> Source:
         shape_yx=grid.shape_yx,
         transform=grid.transform,
         nodata=scene.qa_nodata_declared,
+        grid_bounds=_known_bounds(scene, planned),
     )
 
 
-def band_source(scene: ScenePlan, name: str) -> Source:
+def band_source(scene: ScenePlan, name: str, planned: Planned | None = None) -> Source:
     """One reflectance band of a scene, as the engines read it."""
     band = scene.bands[name]
     return Source(
@@ -95,6 +103,7 @@ def band_source(scene: ScenePlan, name: str) -> Source:
         shape_yx=band.grid.shape_yx,
         transform=band.grid.transform,
         nodata=band.nodata,
+        grid_bounds=_known_bounds(scene, planned),
     )
 
 
@@ -183,7 +192,7 @@ def lazy_flags(
         first = members[run[0]]
         encoding = get_encoding(first.qa_encoding)
         request = ReadRequest(
-            sources=tuple(qa_source(members[i]) for i in run),
+            sources=tuple(qa_source(members[i], planned) for i in run),
             geobox=planned.geobox,
             dtype=np.dtype(first.qa_dtype),
             # the encoding's own fill, never the item's nodata: 0 is a legal clear in QA60 and
@@ -345,7 +354,7 @@ def lazy_bands(
             dtype = np.dtype(first.dtype or "uint16")
             fill = first.nodata if first.nodata is not None else 0
             request = ReadRequest(
-                sources=tuple(band_source(members[i], name) for i in idx),
+                sources=tuple(band_source(members[i], name, planned) for i in idx),
                 geobox=geobox,
                 dtype=dtype,
                 fill=fill,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -96,6 +96,9 @@ class Planned:
         The chunk size of every array on that grid.
     bbox, geometry
         The area of interest in lon/lat, as given.
+    bounds
+        Each scene's footprint bounds in the grid's CRS (None when unknown), computed once
+        here and reused by the engines to skip the chunks a scene cannot reach.
     """
 
     slices: tuple[Slice, ...]
@@ -104,6 +107,7 @@ class Planned:
     chunks_yx: tuple[int, int]
     bbox: tuple[float, float, float, float] | None = None
     geometry: Mapping[str, Any] | None = None
+    bounds: Mapping[str, tuple[float, float, float, float] | None] = field(default_factory=dict)
 
     @property
     def scenes(self) -> tuple[ScenePlan, ...]:
@@ -138,6 +142,7 @@ def plan(
     allow_local_hrefs: bool | None = None,
     check_assets: bool = False,
     gdal: Mapping[str, str] | None = None,
+    digests: Sequence[str] | None = None,
 ) -> Planned:
     """Identify ``items``, choose the output grid and order the scenes into slices.
 
@@ -160,6 +165,8 @@ def plan(
         Open each QA asset's header first; an unreadable one becomes a fallback.
     gdal
         GDAL options for the header reads of ``check_assets``.
+    digests
+        One per item: the SHA-256 of its JSON as the search stage fetched it (for the audit).
 
     Raises
     ------
@@ -174,7 +181,7 @@ def plan(
         raise GridError(f"unknown group_by {group_by!r}; use None or 'solar_day'")
     scenes: list[ScenePlan] = []
     fallbacks: list[Fallback] = []
-    for result in plan_items(items):
+    for result in plan_items(items, digests):
         if isinstance(result, Fallback):
             fallbacks.append(result)
         elif result.origin_remote and result.hrefs_local and not allow_local_hrefs:
@@ -196,8 +203,10 @@ def plan(
     gb_crs = f"EPSG:{geobox.crs.epsg}" if geobox.crs.epsg else geobox.crs.to_wkt()
     extent = geobox.extent.boundingbox
     kept: list[ScenePlan] = []
+    bounds: dict[str, tuple[float, float, float, float] | None] = {}
     for scene in scenes:
         fb = footprint_bounds(scene, gb_crs)
+        bounds[scene.id] = fb
         if fb is not None and not (
             fb[0] < extent.right
             and extent.left < fb[2]
@@ -230,6 +239,7 @@ def plan(
         chunks_yx=chunks_yx,
         bbox=None if bbox is None else tuple(float(v) for v in bbox),  # type: ignore[arg-type]
         geometry=geometry,
+        bounds=bounds,
     )
 
 

@@ -135,6 +135,7 @@ def run(
             group_by=None if ld.group_by == "none" else ld.group_by,
             check_assets=ld.check_assets,
             gdal=ld.gdal,
+            digests=found.digests,
         )
         for fb in planned.fallbacks:
             audit.append("fallback", {"id": fb.id, "reason": fb.reason})

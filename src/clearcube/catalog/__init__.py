@@ -14,7 +14,7 @@ from .providers import PROVIDERS, Provider, get_provider, modifier_for
 if TYPE_CHECKING:
     from ..runconfig import SearchOptions
 
-__all__ = ["PROVIDERS", "Found", "Provider", "find", "search"]
+__all__ = ["PROVIDERS", "Found", "Provider", "find", "item_digest", "search"]
 
 
 def _is_static(source: str) -> bool:
@@ -112,10 +112,13 @@ class Found:
         What was asked.
     items
         The matching items (pystac), in the order the source returned them.
+    digests
+        Per item, the SHA-256 of its canonical JSON (the audit's record of the inputs).
     """
 
     options: SearchOptions
     items: tuple[Any, ...]
+    digests: tuple[str, ...] = ()
 
     def record(self) -> dict[str, Any]:
         """The audit record of the search."""
@@ -128,6 +131,7 @@ class Found:
             "datetime": s.datetime,
             "items": len(self.items),
             "ids": [i.id for i in self.items],
+            "digests": list(self.digests),
         }
 
 
@@ -151,4 +155,13 @@ def find(options: SearchOptions) -> Found:
         raise CatalogError(
             f"the search of {options.source} found no items; widen the bbox, dates or max_cloud"
         )
-    return Found(options, tuple(items))
+    return Found(options, tuple(items), tuple(item_digest(i.to_dict()) for i in items))
+
+
+def item_digest(data: Mapping[str, Any]) -> str:
+    """SHA-256 of an item's canonical JSON (sorted keys, no spaces)."""
+    import hashlib
+    import json
+
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -73,6 +73,9 @@ class Source:
     nodata
         The nodata value the item declares for the asset (None: none). Pixels equal to it, or
         to the file's own nodata tag, are no data whatever the value.
+    grid_bounds
+        The footprint's bounds in the output grid's CRS, when the caller already knows them
+        (``(crs, (left, bottom, right, top))``); else derived from ``footprint``/``bbox``.
     """
 
     id: str
@@ -85,6 +88,7 @@ class Source:
     shape_yx: tuple[int, int] | None = None
     transform: tuple[float, float, float, float, float, float] | None = None
     nodata: float | None = None
+    grid_bounds: tuple[str, tuple[float, float, float, float]] | None = None
 
     def __dask_tokenize__(self) -> tuple[Any, ...]:
         return ("clearcube.Source", self.id, self.asset, self.href, str(self.time), self.nodata)

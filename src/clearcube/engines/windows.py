@@ -59,7 +59,10 @@ def _footprint_chunk_ranges(
     """Chunk index ranges (y, x) the source's footprint can touch (bounding boxes only)."""
     from ..aoi import lonlat_bounds_in
 
-    box = lonlat_bounds_in(source.footprint, source.bbox, crs)
+    if source.grid_bounds is not None and source.grid_bounds[0] == crs:
+        box: tuple[float, float, float, float] | None = source.grid_bounds[1]
+    else:
+        box = lonlat_bounds_in(source.footprint, source.bbox, crs)
     if box is None:
         return range(n_tiles_yx[0]), range(n_tiles_yx[1])
     left, bottom, right, top = box

@@ -30,7 +30,7 @@ import itertools
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
@@ -504,11 +504,12 @@ def _fix_crs(objects: Iterable[dict[str, Any]], bad: str, good: str) -> None:
 # ---------------------------------------------------------------------------- identification
 
 
-def identify(item: Any) -> ScenePlan:
+def identify(item: Any, *, digest: str = "") -> ScenePlan:
     """Resolve one STAC item into a :class:`ScenePlan`.
 
     See the module docstring for which fields are required and which are ignored (and
-    listed in ``ScenePlan.notes``) when unusable.
+    listed in ``ScenePlan.notes``) when unusable. ``digest`` (the SHA-256 of the item's JSON
+    as the search stage fetched it) is carried into the plan for the audit trail.
 
     Raises
     ------
@@ -519,7 +520,6 @@ def identify(item: Any) -> ScenePlan:
     """
     data, self_href = _as_dict(item)
     item_id = _item_id(data)
-    digest = _digest(data)
     notes: Notes = []
     raw_props = data.get("properties")
     if not isinstance(raw_props, Mapping):
@@ -663,15 +663,6 @@ def identify(item: Any) -> ScenePlan:
     )
 
 
-def _digest(data: Mapping[str, Any]) -> str:
-    """SHA-256 of the item's canonical JSON as it was given (the audit's record of the input)."""
-    import hashlib
-    import json
-
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 _MGRS = re.compile(r"(?:^|_)T?(\d{2}[C-X][A-Z]{2})(?:_|\.|$)")
 _WRS = re.compile(r"^L[COTEM]0\d_[A-Z0-9]{4}_(\d{6})_")
 
@@ -703,12 +694,16 @@ def _tile(family: SensorFamily, props: Mapping[str, Any], item_id: str) -> str |
     return m.group(1) if m else None
 
 
-def plan_items(items: Iterable[Any]) -> list[ScenePlan | Fallback]:
-    """Identify every item; items that cannot be planned come back as :class:`Fallback`."""
+def plan_items(
+    items: Iterable[Any], digests: Sequence[str] | None = None
+) -> list[ScenePlan | Fallback]:
+    """Identify every item; items that cannot be planned come back as :class:`Fallback`.
+
+    ``digests`` (one per item, from the search stage) are carried into the plans."""
     out: list[ScenePlan | Fallback] = []
-    for item in items:
+    for k, item in enumerate(items):
         try:
-            out.append(identify(item))
+            out.append(identify(item, digest=digests[k] if digests is not None else ""))
         except ItemError as exc:
             if isinstance(item, Mapping):
                 raw_id, raw_collection = item.get("id"), item.get("collection")
