@@ -162,3 +162,31 @@ def test_landsat_read_beyond_an_untagged_raster_is_nodata(realdata, scene):
     assert int(cc.is_clear(flags).sum()) == int(
         cc.is_clear(cc.decode(inside, "landsat-qa-pixel")).sum()
     )
+
+
+def test_provider_definitions_give_the_providers_own_figures(realdata):
+    # the decide stage checks eo:cloud_cover against these definitions applied to the whole
+    # scene's QA (like with like); on the real rasters they must reproduce the providers'
+    # own published figures
+    from clearcube.sensors import get_encoding
+
+    qa_pixel = get_encoding("landsat-qa-pixel").provider_cloud
+    for scene in LANDSAT_L8:
+        folder = realdata / "rasters" / "landsat" / scene
+        cloudy, counted = qa_pixel(read_band(folder / f"{scene}_QA_PIXEL.TIF"))
+        usgs = mtl_value(folder / f"{scene}_MTL.txt", "CLOUD_COVER")
+        assert 100 * cloudy / counted == pytest.approx(usgs, abs=0.1), scene
+    folder = realdata / "rasters" / "sentinel2" / "S2A_29RKH_20200219_0_L2A"
+    item = json.loads((folder / "S2A_29RKH_20200219_0_L2A.json").read_text())
+    cloudy, counted = get_encoding("s2-scl").provider_cloud(read_band(folder / "SCL.tif"))
+    assert 100 * cloudy / counted == pytest.approx(item["properties"]["eo:cloud_cover"], abs=0.1)
+    folder = realdata / "rasters" / "sentinel2" / "S2A_MSIL1C_20230216T044851_N0509_R076_T46UEU"
+    node = next(
+        e
+        for e in ET.parse(folder / "MTD_TL.xml").iter()
+        if e.tag.endswith("CLOUDY_PIXEL_PERCENTAGE")
+    )
+    cloudy, counted = get_encoding("s2-qa60").provider_cloud(
+        msk_classi_as_qa60(folder / "MSK_CLASSI_B00.jp2")
+    )
+    assert 100 * cloudy / counted == pytest.approx(float(node.text or "nan"), abs=0.1)

@@ -128,7 +128,12 @@ class MaskConfig(BaseModel):
         this many percentage points is sent to manual review. Default 25.
     outlier_z
         A scene whose cloud fraction is this many robust standard deviations (MAD) from the
-        series median is sent to manual review. Default 3.5.
+        median of its series (same tile or path/row, same sensor) is sent to manual review.
+        Default 3.5.
+    outlier_floor
+        The least spread a series is judged with (a share of valid pixels): a series of clear
+        scenes has a MAD near 0, and without a floor any small difference would be an
+        outlier. Default 0.05.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
@@ -146,6 +151,7 @@ class MaskConfig(BaseModel):
     on_undefined: Literal["nodata", "raise"] = "nodata"
     review_margin_pp: float = 25.0
     outlier_z: float = 3.5
+    outlier_floor: float = 0.05
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -207,7 +213,7 @@ class MaskConfig(BaseModel):
             raise ValueError(f"dilation {value} m must be a finite distance >= 0 metres")
         return value
 
-    @field_validator("review_margin_pp", "outlier_z")
+    @field_validator("review_margin_pp", "outlier_z", "outlier_floor")
     @classmethod
     def _check_positive(cls, value: float) -> float:
         if not math.isfinite(value) or value <= 0:

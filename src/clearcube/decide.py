@@ -10,8 +10,10 @@ Decisions, in the order the rules are tried:
   ``fail`` (the run writes what it has, then fails naming the scene).
 - ``no_valid_data``: no valid pixel in the area of interest (the scene does not reach it).
 - ``over_threshold``: cloud fraction over valid pixels above ``cloud_threshold``.
-- ``review``: the fraction and the provider's ``eo:cloud_cover`` disagree by more than
-  ``review_margin_pp`` points, or the fraction is a robust outlier of the series.
+- ``review``: the provider's ``eo:cloud_cover`` disagrees by more than ``review_margin_pp``
+  points with the provider's own definition applied to the scene's whole QA (like with like),
+  or the fraction is a robust outlier of its series (same tile or path/row and sensor, a
+  floor on the spread so a clear series has none).
 - ``used``: everything else.
 """
 
@@ -138,13 +140,7 @@ def decide(
     """
     policy = config.fallback
     queue_fallbacks = policy == "review"
-    fractions = np.array([s.cloud_fraction for s in screened.slices], dtype=float)
-    judged = np.array(
-        [not s.failures and not s.uninformative and s.valid_px > 0 for s in screened.slices]
-    )
-    finite = np.isfinite(fractions) & judged
-    median = float(np.median(fractions[finite])) if finite.any() else float("nan")
-    mad = float(np.median(np.abs(fractions[finite] - median))) if finite.any() else float("nan")
+    series = _series_spread(planned, screened, config)
 
     out: list[Decision] = []
     for sl, sc in zip(planned.slices, screened.slices, strict=True):
@@ -154,7 +150,7 @@ def decide(
             kind, reason = found
             out.append(Decision(sl.id, "fallback", reason, queue_fallbacks, kind))
             continue
-        out.append(_route_judged(sl, sc, config, median, mad))
+        out.append(_route_judged(sl, sc, config, series.get(_series_key(sl))))
     items = tuple(
         Decision(fb.id, "no_valid_data", fb.reason)
         if fb.kind == "outside"
@@ -198,8 +194,34 @@ def _covers_aoi(sl: Slice, planned: Planned) -> bool:
     return bool(union_all(shapes).buffer(1e-9).contains(aoi))
 
 
+def _series_key(sl: Slice) -> tuple[str, str]:
+    """The series a slice belongs to: its tile (or path/row) and sensor."""
+    return (sl.first.tile or sl.id, sl.sensor)
+
+
+def _series_spread(
+    planned: Planned, screened: Screened, config: MaskConfig
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """Per series of at least four judged scenes: the median cloud fraction and the spread
+    (1.4826 MAD, at least ``outlier_floor``)."""
+    values: dict[tuple[str, str], list[float]] = {}
+    for sl, sc in zip(planned.slices, screened.slices, strict=True):
+        f = sc.cloud_fraction
+        if np.isfinite(f) and not sc.failures and not sc.uninformative:
+            values.setdefault(_series_key(sl), []).append(f)
+    out = {}
+    for key, fractions in values.items():
+        if len(fractions) < 4:
+            continue
+        arr = np.asarray(fractions)
+        median = float(np.median(arr))
+        spread = max(1.4826 * float(np.median(np.abs(arr - median))), config.outlier_floor)
+        out[key] = (median, spread)
+    return out
+
+
 def _route_judged(
-    sl: Slice, sc: ScreenedSlice, config: MaskConfig, median: float, mad: float
+    sl: Slice, sc: ScreenedSlice, config: MaskConfig, series: tuple[float, float] | None
 ) -> Decision:
     f = sc.cloud_fraction
     provider = sl.cloud_cover
@@ -212,20 +234,27 @@ def _route_judged(
             f"cloud fraction {f:.3f} > threshold {config.cloud_threshold}",
             queued=True,
         )
-    if np.isfinite(provider) and abs(100 * f - provider) > config.review_margin_pp:
+    own = sc.provider_definition
+    if own is not None and np.isfinite(provider) and abs(own - provider) > config.review_margin_pp:
+        # like with like: the provider's figure against its own definition applied to the
+        # whole scene's QA (not against the area's fraction, nor clearcube's own mask rules)
         return Decision(
             sl.id,
             "review",
-            f"cloud fraction {100 * f:.1f} % vs provider {provider:.1f} %: more than "
+            f"the provider's eo:cloud_cover {provider:.1f} % disagrees with the scene's own QA "
+            f"({own:.1f} % by the provider's definition over the whole scene): more than "
             f"{config.review_margin_pp} points apart",
             queued=True,
         )
-    if mad > 0 and abs(f - median) / (1.4826 * mad) > config.outlier_z:
-        z = abs(f - median) / (1.4826 * mad)
-        return Decision(
-            sl.id,
-            "review",
-            f"cloud fraction {f:.3f} is an outlier of the series (z = {z:.1f})",
-            queued=True,
-        )
+    if series is not None:
+        median, spread = series
+        z = abs(f - median) / spread
+        if z > config.outlier_z:
+            return Decision(
+                sl.id,
+                "review",
+                f"cloud fraction {f:.3f} is an outlier of its series (tile "
+                f"{sl.first.tile or '?'}, {sl.sensor}: median {median:.3f}, z = {z:.1f})",
+                queued=True,
+            )
     return Decision(sl.id, "used")

@@ -49,6 +49,10 @@ class ScreenedSlice:
     uninformative
         Why the QA carries no information (e.g. an all-zero QA60 of baseline >= 04.00), or
         empty.
+    provider_definition
+        The cloud cover the provider's own definition gives over the whole scene (its QA
+        overview, every member), in percent: what ``eo:cloud_cover`` should state. None when
+        not known (no overview read, no definition for the encoding).
     """
 
     id: str
@@ -56,6 +60,7 @@ class ScreenedSlice:
     clear_windows: frozenset[tuple[int, int]] = field(default_factory=frozenset)
     failures: tuple[ReadFailure, ...] = ()
     uninformative: str = ""
+    provider_definition: float | None = None
 
     @property
     def aoi_px(self) -> int:
@@ -114,7 +119,8 @@ def screen(
     lazy = lazy_flags(planned, config, engine=engine, gdal=gdal, on_error="flag")
     inside = aoi_mask(planned)
     hist = window_histograms(lazy.flags.data, None if inside is None else inside.data)
-    targets: list[Any] = [hist, *lazy.failures]
+    overviews = _overview_tasks(planned, gdal)
+    targets: list[Any] = [hist, *lazy.failures, overviews]
     if store is not None:
         clear = is_clear(lazy.flags, config).rename("clear")
         clear.attrs = {"long_name": "valid and carrying none of the masked flags"}
@@ -123,6 +129,7 @@ def screen(
     results = runner.run("screen", targets)
     per_window = np.asarray(results[0])
     failures = [f for group in results[1 : 1 + len(lazy.failures)] for f in group]
+    whole: dict[str, tuple[int, int]] = dict(results[1 + len(lazy.failures)])
 
     n_inside = (
         planned.geobox.shape.y * planned.geobox.shape.x
@@ -148,9 +155,62 @@ def screen(
                 clear_windows=windows,
                 failures=tuple(by_slice.get(sl.id, ())),
                 uninformative=_uninformative(sl, counts),
+                provider_definition=_provider_percent(sl, whole),
             )
         )
     return Screened(tuple(out))
+
+
+#: The longest side of the QA overview read for the provider's own cloud cover.
+OVERVIEW_PX = 512
+
+
+def _overview_tasks(planned: Planned, gdal: Mapping[str, str] | None) -> Any:
+    """A dask collection computing, per scene, (cloudy, counted) pixels of its whole QA under
+    the provider's own definition, from a coarse overview (one small read per scene)."""
+    import dask
+
+    from .gdal_env import gdal_options
+
+    opts = tuple(sorted(gdal_options(gdal).items()))
+    tasks = [
+        dask.delayed(_provider_counts)(m.id, m.qa_href, m.qa_encoding, opts) for m in planned.scenes
+    ]
+    return dask.delayed(lambda *pairs: [p for p in pairs if p is not None])(*tasks)
+
+
+def _provider_counts(
+    scene_id: str, href: str, encoding: str, gdal: tuple[tuple[str, str], ...]
+) -> tuple[str, tuple[int, int]] | None:
+    """(scene id, (cloudy, counted)) from the coarsest overview of at least OVERVIEW_PX px;
+    None when the encoding has no provider definition or the overview cannot be read (the
+    windows themselves were read and judged; this is only the metadata cross-check)."""
+    import rasterio
+    from rasterio.enums import Resampling
+
+    from .gdal_env import rio_env
+    from .sensors import get_encoding
+
+    define = get_encoding(encoding).provider_cloud
+    if define is None:
+        return None
+    try:
+        with rio_env(dict(gdal)), rasterio.open(href) as src:
+            factor = max(1, max(src.height, src.width) // OVERVIEW_PX)
+            shape = (max(1, src.height // factor), max(1, src.width // factor))
+            qa = src.read(1, out_shape=shape, resampling=Resampling.nearest)
+    except rasterio.errors.RasterioError:
+        return None
+    return scene_id, define(qa)
+
+
+def _provider_percent(sl: Slice, whole: Mapping[str, tuple[int, int]]) -> float | None:
+    pairs = [whole[m.id] for m in sl.members if m.id in whole]
+    if len(pairs) != len(sl.members):
+        return None
+    cloudy = sum(c for c, _ in pairs)
+    counted = sum(n for _, n in pairs)
+    return 100.0 * cloudy / counted if counted else None
 
 
 def _uninformative(sl: Slice, counts: Mapping[str, int]) -> str:

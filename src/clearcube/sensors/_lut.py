@@ -56,6 +56,11 @@ class Encoding:
         item or file declares no-data): the product's own fill where it has one (QA_PIXEL 1,
         SCL 0, Fmask 255), else a code the specification leaves undefined. It decodes to
         NODATA alone and never raises.
+    provider_cloud
+        The provider's own cloud-cover definition (what its ``eo:cloud_cover`` states) on raw
+        codes: ``(cloudy, counted)`` pixel counts, or None when no provider figure is defined
+        on this QA (e.g. QA_RADSAT). Compared like with like, it checks the metadata against
+        the mask it came from.
     """
 
     name: str
@@ -64,6 +69,7 @@ class Encoding:
     build: LutBuilder
     description: str
     fill: int
+    provider_cloud: Callable[[npt.NDArray[Any]], tuple[int, int]] | None = None
 
     def tables(self, config: MaskConfig) -> tuple[FlagArray, npt.NDArray[np.bool_]]:
         """The (read-only, cached) flags and defined tables under ``config``."""

@@ -44,6 +44,15 @@ def _fmask_tables(config: MaskConfig) -> tuple[FlagArray, npt.NDArray[np.bool_]]
     return decode_fmask_bits(values), np.ones(256, dtype=bool)
 
 
+def fmask_provider_cloud(qa: npt.NDArray[Any]) -> tuple[int, int]:
+    """HLS ``CLOUD_COVERAGE`` (the HLS v2.0 user guide: cloud and cloud shadow by Fmask):
+    cloud (bit 1) or cloud shadow (bit 3) among the non-fill pixels."""
+    v = qa.astype(np.uint32, copy=False)
+    counted = v != FMASK_FILL
+    cloudy = counted & ((v & 0b1010) != 0)
+    return int(np.count_nonzero(cloudy)), int(np.count_nonzero(counted))
+
+
 FMASK = Encoding(
     name="hls-fmask",
     n_values=256,
@@ -51,6 +60,7 @@ FMASK = Encoding(
     build=_fmask_tables,
     description="HLS v2.0 Fmask (uint8, 30 m, fill 255)",
     fill=FMASK_FILL,
+    provider_cloud=fmask_provider_cloud,
 )
 
 

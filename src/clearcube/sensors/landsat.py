@@ -92,6 +92,15 @@ def _qa_pixel_tables(config: MaskConfig) -> tuple[FlagArray, npt.NDArray[np.bool
     return decode_qa_pixel_bits(values, config.confidence_tiers), defined
 
 
+def qa_pixel_provider_cloud(qa: npt.NDArray[Any]) -> tuple[int, int]:
+    """USGS ``CLOUD_COVER``: pixels with bit 3 (cloud) among the non-fill pixels that carry a
+    cloud confidence (every valid pixel of a real product does)."""
+    v = qa.astype(np.uint32, copy=False)
+    counted = ((v & 1) == 0) & (((v >> 8) & 3) != 0)
+    cloudy = counted & (((v >> 3) & 1) == 1)
+    return int(np.count_nonzero(cloudy)), int(np.count_nonzero(counted))
+
+
 QA_PIXEL = Encoding(
     name="landsat-qa-pixel",
     n_values=65536,
@@ -99,6 +108,7 @@ QA_PIXEL = Encoding(
     build=_qa_pixel_tables,
     description="Landsat Collection 2 QA_PIXEL (uint16, 30 m, fill = bit 0), Landsat 4-9",
     fill=QA_PIXEL_FILL,
+    provider_cloud=qa_pixel_provider_cloud,
 )
 
 

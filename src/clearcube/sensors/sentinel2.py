@@ -87,6 +87,23 @@ def _scl_tables(config: MaskConfig) -> tuple[FlagArray, npt.NDArray[np.bool_]]:
     return flags, defined
 
 
+def scl_provider_cloud(qa: npt.NDArray[Any]) -> tuple[int, int]:
+    """ESA's L2A cloud cover (what Earth Search copies into ``eo:cloud_cover``): classes 8, 9
+    and 10 among the classified pixels (1-11)."""
+    counted = (qa >= 1) & (qa <= 11)
+    cloudy = (qa >= 8) & (qa <= 10)
+    return int(np.count_nonzero(cloudy)), int(np.count_nonzero(counted))
+
+
+def qa60_provider_cloud(qa: npt.NDArray[Any]) -> tuple[int, int]:
+    """The L1C cloud cover of the QA60 era: opaque (bit 10) or cirrus (bit 11) pixels among
+    the pixels holding a defined code."""
+    v = qa.astype(np.uint32, copy=False)
+    counted = (v & ~np.uint32(0x0C00)) == 0
+    cloudy = counted & ((v & np.uint32(0x0C00)) != 0)
+    return int(np.count_nonzero(cloudy)), int(np.count_nonzero(counted))
+
+
 SCL = Encoding(
     name="s2-scl",
     n_values=256,
@@ -94,6 +111,7 @@ SCL = Encoding(
     build=_scl_tables,
     description="Sentinel-2 L2A Scene Classification (uint8, 20 m, 0 no data, classes 0-11)",
     fill=SCL_FILL,
+    provider_cloud=scl_provider_cloud,
 )
 
 
@@ -125,6 +143,7 @@ QA60 = Encoding(
     build=_qa60_tables,
     description="Sentinel-2 QA60 (uint16, 60 m): bit 10 opaque cloud, bit 11 cirrus",
     fill=QA60_FILL,
+    provider_cloud=qa60_provider_cloud,
 )
 
 
