@@ -21,7 +21,8 @@ from .config import MaskConfig
 from .cube import aoi_mask, lazy_flags
 from .engines import ReadFailure
 from .plan import Planned, Slice
-from .sensors import is_clear, parse_baseline
+from .sensors import is_clear
+from .sensors.sentinel2 import qa60_empty_means_unknown
 from .stats import counts_of, window_histograms
 
 if TYPE_CHECKING:
@@ -226,13 +227,7 @@ def _uninformative(sl: Slice, counts: Mapping[str, int]) -> str:
     if counts.get("cloud_px", 0) or counts.get("cirrus_px", 0):
         return ""
     for m in sl.members:
-        if m.qa_encoding != "s2-qa60":
-            continue
-        try:
-            baseline = parse_baseline(m.processing_baseline)
-        except ValueError:
-            baseline = None
-        if baseline is None or baseline >= (4, 0):
+        if m.qa_encoding == "s2-qa60" and qa60_empty_means_unknown(m.processing_baseline):
             shown = m.processing_baseline or "unknown"
             return (
                 f"{m.id}: QA60 {m.qa_asset!r} holds no cloud or cirrus bit in the area at "

@@ -218,7 +218,17 @@ def qa60_uninformative(qa: Any, processing_baseline: str | float | int | None) -
         any_bits = any_bits.compute()
     if bool(any_bits):
         return False
-    baseline = parse_baseline(processing_baseline)
+    return qa60_empty_means_unknown(processing_baseline)
+
+
+def qa60_empty_means_unknown(processing_baseline: str | float | int | None) -> bool:
+    """Whether a QA60 without a cloud bit says "unknown" rather than "clear" at this
+    baseline: from 04.00 the polygons QA60 was rasterised from were retired; an unknown (or
+    unreadable) baseline gets the cautious answer."""
+    try:
+        baseline = parse_baseline(processing_baseline)
+    except ValueError:
+        return True
     return baseline is None or baseline >= BASELINE_04
 
 
