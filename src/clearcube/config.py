@@ -16,7 +16,14 @@ from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 from .flags import NEVER_VALID, Flag, parse_flag
@@ -134,6 +141,21 @@ class MaskConfig(BaseModel):
         The least spread a series is judged with (a share of valid pixels): a series of clear
         scenes has a MAD near 0, and without a floor any small difference would be an
         outlier. Default 0.05.
+    max_negative_share
+        Science check: a used scene with more than this share of clear pixels below 0 in a
+        band goes to review (an offset applied twice). Default 0.02.
+    max_bright_share
+        Science check: the same above 1 (a wrong scale). Default 0.01.
+    dark_floor
+        Science check: a used scene whose darkest clear red pixels (1st percentile) read above
+        this goes to review (an offset not applied: +0.1 on everything). Default 0.09.
+    max_haze_share
+        Science check (with blue loaded): the share of clear pixels with a positive
+        haze-optimised transform above which the mask looks to have kept thin cloud.
+        Default 0.25.
+    min_check_px
+        Science checks judge only scenes with at least this many clear pixels read.
+        Default 1000.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
@@ -152,6 +174,11 @@ class MaskConfig(BaseModel):
     review_margin_pp: float = 25.0
     outlier_z: float = 3.5
     outlier_floor: float = 0.05
+    max_negative_share: float = 0.02
+    max_bright_share: float = 0.01
+    dark_floor: float = 0.09
+    max_haze_share: float = 0.25
+    min_check_px: int = 1000
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -213,18 +240,27 @@ class MaskConfig(BaseModel):
             raise ValueError(f"dilation {value} m must be a finite distance >= 0 metres")
         return value
 
-    @field_validator("review_margin_pp", "outlier_z", "outlier_floor")
+    @field_validator(
+        "review_margin_pp",
+        "outlier_z",
+        "outlier_floor",
+        "max_negative_share",
+        "max_bright_share",
+        "dark_floor",
+        "max_haze_share",
+    )
     @classmethod
     def _check_positive(cls, value: float) -> float:
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"{value} must be a positive number")
         return value
 
-    @field_validator("despeckle_px")
+    @field_validator("despeckle_px", "min_check_px")
     @classmethod
-    def _check_despeckle(cls, value: int) -> int:
+    def _check_pixels(cls, value: int, info: ValidationInfo) -> int:
         if value < 0:
-            raise ValueError(f"despeckle {value} px must be >= 0 pixels")
+            what = str(info.field_name).removesuffix("_px").replace("_", " ")
+            raise ValueError(f"{what} {value} px must be >= 0 pixels")
         return value
 
     @field_validator("crs", mode="before")

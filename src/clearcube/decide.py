@@ -14,6 +14,9 @@ Decisions, in the order the rules are tried:
   points with the provider's own definition applied to the scene's whole QA (like with like),
   or the fraction is a robust outlier of its series (same tile or path/row and sensor, a
   floor on the spread so a clear series has none).
+- ``review`` too: a used scene whose reflectance fails a science check (read stage,
+  :mod:`clearcube.checks`): clear pixels below 0 or above 1, a dark floor that betrays an
+  unapplied offset, haze the mask kept.
 - ``used``: everything else.
 """
 
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .checks import Spectra, verdicts
 from .config import MaskConfig
 from .engines import ReadFailure
 from .plan import Planned, Slice
@@ -123,6 +127,7 @@ def decide(
     config: MaskConfig,
     *,
     read_failures: Mapping[str, Sequence[ReadFailure]] | None = None,
+    spectra: Mapping[str, Spectra] | None = None,
 ) -> Decisions:
     """Route every slice of ``planned`` and every plan-stage fallback.
 
@@ -137,6 +142,9 @@ def decide(
     read_failures
         Failures of the reflectance reads (read stage), by slice id: such a slice becomes a
         fallback too.
+    spectra
+        The science checks' statistics of the slices read (read stage), by slice id: a used
+        slice whose reflectance is implausible goes to review.
     """
     policy = config.fallback
     queue_fallbacks = policy == "review"
@@ -150,7 +158,13 @@ def decide(
             kind, reason = found
             out.append(Decision(sl.id, "fallback", reason, queue_fallbacks, kind))
             continue
-        out.append(_route_judged(sl, sc, config, series.get(_series_key(sl))))
+        routed = _route_judged(sl, sc, config, series.get(_series_key(sl)))
+        checked = (spectra or {}).get(sl.id)
+        if routed.decision == "used" and checked is not None:
+            reasons = verdicts(checked, sl.members, config)
+            if reasons:
+                routed = Decision(sl.id, "review", "; ".join(reasons), queued=True)
+        out.append(routed)
     items = tuple(
         Decision(fb.id, "no_valid_data", fb.reason)
         if fb.kind == "outside"

@@ -3,19 +3,24 @@
 Bands are read for the used slices only, and only in the chunks the screen found at least one
 clear pixel in; every other chunk is NaN without a request. Each read chunk is turned into
 reflectance (scale, offset), masked by the stored ``clear`` flags, and written into the cube
-store in the same pass. A window that cannot be read is recorded with the asset, the href and
+store in the same pass, which also counts the science checks' statistics
+(:mod:`clearcube.checks`). A window that cannot be read is recorded with the asset, the href and
 the reader's message; the decide stage then makes its scene a fallback.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from .checks import Spectra, lazy_spectra, spectra_of
 from .cube import lazy_bands
 from .decide import Decisions
 from .engines import ReadFailure
+from .flags import Flag
 from .plan import Planned
 from .screen import Screened
 
@@ -38,11 +43,14 @@ class ReadResult:
         Read failures of reflectance windows, by slice id.
     windows
         How many (slice, chunk) windows were read.
+    spectra
+        The science checks' statistics of every slice that was read, by slice id.
     """
 
     bands: tuple[str, ...]
     failures: Mapping[str, tuple[ReadFailure, ...]]
     windows: int
+    spectra: Mapping[str, Spectra] = field(default_factory=dict)
 
 
 def read(
@@ -74,10 +82,16 @@ def read(
         windows=windows,
         on_error="flag",
     )
-    clear = cube["clear"]
-    masked = {name: band.where(clear.data).astype("float32") for name, band in lazy.bands.items()}
+    clear = cube["clear"].data.astype(bool)
+    valid = (cube["flags"].data & np.uint16(Flag.NODATA)) == 0
+    masked = {name: band.where(clear).astype("float32") for name, band in lazy.bands.items()}
+    stats, names = lazy_spectra({n: b.data for n, b in lazy.bands.items()}, clear, valid)
     runner = compute if compute is not None else Compute()
-    results = runner.run("read", [*lazy.failures, *store.write_bands(masked)])
+    results = runner.run("read", [stats, *lazy.failures, *store.write_bands(masked)])
+    summed = np.asarray(results.pop(0)).sum(axis=(1, 2))
+    spectra = {
+        sl.id: spectra_of(summed[k], names) for k, sl in enumerate(planned.slices) if windows[k]
+    }
     slice_of = {m.id: sl.id for sl in planned.slices for m in sl.members}
     by_slice: dict[str, list[ReadFailure]] = {}
     for group in results[: len(lazy.failures)]:
@@ -87,4 +101,5 @@ def read(
         tuple(bands),
         {k: tuple(v) for k, v in by_slice.items()},
         sum(len(w) for w in windows),
+        spectra,
     )

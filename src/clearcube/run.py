@@ -157,10 +157,11 @@ def run(
             gdal=ld.gdal,
             compute=compute,
         )
-        if got.failures:
-            first = decisions.used
-            decisions = decide(planned, screened, cfg.mask, read_failures=got.failures)
-            store.blank(sorted(set(first) - set(decisions.used)), ld.bands)
+        first = decisions.used  # the read stage's failures and spectra can only remove
+        decisions = decide(
+            planned, screened, cfg.mask, read_failures=got.failures, spectra=got.spectra
+        )
+        store.blank(sorted(set(first) - set(decisions.used)), ld.bands)
 
         outcome = Outcome(cfg, found, planned, screened, decisions, got)
         written = write_products(  # products, report, output STAC

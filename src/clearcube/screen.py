@@ -162,6 +162,13 @@ def screen(
     return Screened(tuple(out))
 
 
+def _empty_means_unknown(baseline: str | None) -> bool:
+    try:
+        return qa60_empty_means_unknown(baseline)
+    except ValueError:  # a baseline the plan could not read: the cautious answer
+        return True
+
+
 #: The longest side of the QA overview read for the provider's own cloud cover.
 OVERVIEW_PX = 512
 
@@ -227,7 +234,7 @@ def _uninformative(sl: Slice, counts: Mapping[str, int]) -> str:
     if counts.get("cloud_px", 0) or counts.get("cirrus_px", 0):
         return ""
     for m in sl.members:
-        if m.qa_encoding == "s2-qa60" and qa60_empty_means_unknown(m.processing_baseline):
+        if m.qa_encoding == "s2-qa60" and _empty_means_unknown(m.processing_baseline):
             shown = m.processing_baseline or "unknown"
             return (
                 f"{m.id}: QA60 {m.qa_asset!r} holds no cloud or cirrus bit in the area at "

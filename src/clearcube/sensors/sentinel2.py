@@ -223,12 +223,15 @@ def qa60_uninformative(qa: Any, processing_baseline: str | float | int | None) -
 
 def qa60_empty_means_unknown(processing_baseline: str | float | int | None) -> bool:
     """Whether a QA60 without a cloud bit says "unknown" rather than "clear" at this
-    baseline: from 04.00 the polygons QA60 was rasterised from were retired; an unknown (or
-    unreadable) baseline gets the cautious answer."""
-    try:
-        baseline = parse_baseline(processing_baseline)
-    except ValueError:
-        return True
+    baseline: from 04.00 the polygons QA60 was rasterised from were retired; an unknown
+    baseline gets the cautious answer.
+
+    Raises
+    ------
+    ValueError
+        ``processing_baseline`` is not a baseline (see :func:`parse_baseline`).
+    """
+    baseline = parse_baseline(processing_baseline)
     return baseline is None or baseline >= BASELINE_04
 
 
