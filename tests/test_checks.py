@@ -141,16 +141,16 @@ def test_an_unapplied_offset_shows_as_a_high_dark_floor(scene, tmp_path):
 
 def test_spectra_vectors_add_up_per_window():
     # the per-window stats sum to the stats of the whole: histograms, counts and shares
-    from clearcube.checks import _block_stats
+    from clearcube.checks import block_stats
 
     rng = np.random.default_rng(1)
     red = rng.uniform(-0.05, 0.3, (1, 40, 40)).astype(np.float32)
     nir = rng.uniform(0.1, 0.5, (1, 40, 40)).astype(np.float32)
     clear = rng.random((1, 40, 40)) < 0.7
     valid = np.ones_like(clear)
-    whole = _block_stats(clear, valid, red, nir, names=("red", "nir"))[0, 0, 0]
+    whole = block_stats(clear, valid, red, nir, names=("red", "nir"))[0, 0, 0]
     parts = sum(
-        _block_stats(
+        block_stats(
             clear[:, a : a + 20, b : b + 20],
             valid[:, a : a + 20, b : b + 20],
             red[:, a : a + 20, b : b + 20],

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import dask.array as da
-import numpy as np
-import pandas as pd
-import xarray as xr
+from pathlib import Path
 
+import numpy as np
+
+import clearcube as cc
 from clearcube import Flag
-from clearcube._group import group_solar_day, solar_days
+from clearcube.cube import first_valid, take_member
+from clearcube.plan import plan, solar_days
 
 N = Flag.NODATA
+DEMO = Path(__file__).resolve().parents[1] / "catalogs" / "demo" / "catalog.json"
 
 
 def test_solar_day_follows_longitude():
@@ -24,42 +26,33 @@ def test_tiles_of_one_pass_merge_preferring_valid_pixels():
         [
             [[0, N, N]],  # tile A, west part valid
             [[Flag.CLOUD, Flag.CLOUD, N]],  # tile B, overlaps A at x=0
-            [[N, 0, 0]],  # another day
         ],
         dtype=np.uint16,
     )
-    red = np.array(
-        [[[1.0, np.nan, np.nan]], [[2.0, 3.0, np.nan]], [[np.nan, 5.0, 6.0]]], dtype=np.float32
+    red = np.array([[[1.0, np.nan, np.nan]], [[2.0, 3.0, np.nan]]], dtype=np.float32)
+    index = first_valid(flags)
+    np.testing.assert_array_equal(index, [[[0, 1, 0]]])  # no valid member: the first one
+    np.testing.assert_array_equal(take_member(index, flags), [[[0, Flag.CLOUD, N]]])
+    np.testing.assert_array_equal(
+        take_member(index, red), np.array([[[1.0, 3.0, np.nan]]], np.float32)
     )
-    times = pd.to_datetime(["2024-01-05T13:40:01", "2024-01-05T13:40:05", "2024-01-10T13:40:00"])
-    ds = xr.Dataset(
-        {
-            "flags": (("time", "y", "x"), da.from_array(flags, chunks=1)),
-            "red": (("time", "y", "x"), red),
-        },
-        coords={
-            "time": times,
-            "id": ("time", ["A", "B", "C"]),
-            "platform": ("time", ["sentinel-2b"] * 3),
-            "eo:cloud_cover": ("time", [10.0, 30.0, 5.0]),
-        },
-    )
-    out = group_solar_day(ds, [-54.5, -53.5, -54.0])
-    assert out.sizes["time"] == 2
-    assert list(out["id"].values) == ["A+B", "C"]
-    np.testing.assert_array_equal(out["flags"].values[0], [[0, Flag.CLOUD, N]])
-    np.testing.assert_array_equal(out["red"].values[0], np.array([[1.0, 3.0, np.nan]], np.float32))
-    assert out["flags"].dtype == np.uint16
-    assert out["eo:cloud_cover"].values[0] == 20.0
-    assert out["time"].values[0] == times[0]
-    np.testing.assert_array_equal(out["flags"].values[1], flags[2])
+    assert take_member(index, flags).dtype == np.uint16
 
 
-def test_different_platforms_stay_apart():
-    flags = np.zeros((2, 1, 1), np.uint16)
-    times = pd.to_datetime(["2024-01-05T13:40", "2024-01-05T13:45"])
-    ds = xr.Dataset(
-        {"flags": (("time", "y", "x"), flags)},
-        coords={"time": times, "platform": ("time", ["landsat-8", "landsat-9"])},
-    )
-    assert group_solar_day(ds, [-54, -54]).sizes["time"] == 2
+def test_passes_merge_and_platforms_stay_apart():
+    items = list(cc.search(source=str(DEMO)))
+    bbox = (-54.035, -3.025, -53.965, -2.985)
+    grouped = plan(items, bbox=bbox, group_by="solar_day")
+    single = plan(items, bbox=bbox)
+    assert len(single.slices) == 13
+    assert len(grouped.slices) == 5 + 3  # five Sentinel-2 passes of two tiles, three Landsat
+    for sl in grouped.slices:
+        assert len({m.platform for m in sl.members}) == 1
+        assert sl.id == "+".join(m.id for m in sl.members)
+    landsat = [sl for sl in grouped.slices if sl.sensor == "landsat"]
+    assert {sl.platform for sl in landsat} == {"landsat-8", "landsat-9"}
+    assert all(len(sl.members) == 1 for sl in landsat)
+    merged = [sl for sl in grouped.slices if len(sl.members) == 2]
+    assert len(merged) == 5
+    for sl in merged:
+        assert sl.cloud_cover == np.mean([m.cloud_cover for m in sl.members])

@@ -28,7 +28,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["NDVI_EDGES", "RED_EDGES", "Spectra", "lazy_spectra", "spectra_of", "verdicts"]
+__all__ = [
+    "NDVI_EDGES",
+    "RED_EDGES",
+    "Spectra",
+    "block_stats",
+    "lazy_spectra",
+    "spectra_of",
+    "verdicts",
+]
 
 #: NDVI / EVI histogram bin edges (0.05 wide over [-1, 1]; values outside go to the ends).
 NDVI_EDGES = np.linspace(-1.0, 1.0, 41)
@@ -75,7 +83,7 @@ def _hist(values: npt.NDArray[Any], edges: npt.NDArray[np.float64]) -> npt.NDArr
     return counts.astype(np.int64)
 
 
-def _block_stats(
+def block_stats(
     clear: npt.NDArray[np.bool_],
     valid: npt.NDArray[np.bool_],
     *arrays: npt.NDArray[np.float32],
@@ -135,7 +143,7 @@ def lazy_spectra(bands: Mapping[str, Any], clear: Any, valid: Any) -> tuple[Any,
     ny, nx = (len(c) for c in first.chunks[1:])
     return (
         da.map_blocks(
-            _block_stats,
+            block_stats,
             clear,
             valid,
             *(bands[n] for n in names),

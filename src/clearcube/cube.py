@@ -41,10 +41,12 @@ __all__ = [
     "LazyFlags",
     "aoi_mask",
     "fallbacks_of",
+    "first_valid",
     "lazy_bands",
     "lazy_flags",
     "load",
     "slice_coords",
+    "take_member",
 ]
 
 #: Dataset attribute listing the items that were not loaded, with the reason (JSON).
@@ -226,14 +228,16 @@ def lazy_flags(
     return LazyFlags(merged, member, tuple(failures))
 
 
-def _first_valid(block: npt.NDArray[np.uint16]) -> npt.NDArray[np.int8]:
+def first_valid(block: npt.NDArray[np.uint16]) -> npt.NDArray[np.int8]:
     """Per pixel of a ``(k, y, x)`` block of member flags, the first valid member (else 0)."""
     valid = (block & np.uint16(Flag.NODATA)) == 0
     index: npt.NDArray[np.int8] = np.argmax(valid, axis=0).astype(np.int8)
     return index[None]
 
 
-def _take_member(index: npt.NDArray[np.int8], block: npt.NDArray[Any]) -> npt.NDArray[Any]:
+def take_member(index: npt.NDArray[np.int8], block: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Per pixel, the value of the member ``index`` (``(1, y, x)``) picks from a
+    ``(k, y, x)`` block: how every variable of a grouped slice is merged."""
     return np.take_along_axis(block, index.astype(np.intp), axis=0)
 
 
@@ -258,9 +262,9 @@ def _merge_slices(
             member_parts.append(da.zeros_like(part, dtype=np.int8))
             continue
         part = part.rechunk({0: n})
-        index = part.map_blocks(_first_valid, chunks=((1,), *part.chunks[1:]), dtype=np.int8)
+        index = part.map_blocks(first_valid, chunks=((1,), *part.chunks[1:]), dtype=np.int8)
         merged_parts.append(
-            da.map_blocks(_take_member, index, part, chunks=index.chunks, dtype=FLAG_DTYPE)
+            da.map_blocks(take_member, index, part, chunks=index.chunks, dtype=FLAG_DTYPE)
         )
         member_parts.append(index)
     dims = ("time", "y", "x")
@@ -416,9 +420,7 @@ def _merge_band(band: xr.DataArray, planned: Planned, member: xr.DataArray | Non
             continue
         part = part.rechunk({0: n})
         index = member.data[k : k + 1]
-        parts.append(
-            da.map_blocks(_take_member, index, part, chunks=index.chunks, dtype=part.dtype)
-        )
+        parts.append(da.map_blocks(take_member, index, part, chunks=index.chunks, dtype=part.dtype))
     space = {"y": band["y"].values, "x": band["x"].values}
     merged = xr.DataArray(da.concatenate(parts), dims=band.dims, coords=space, name=band.name)
     return merged.assign_coords(coords)

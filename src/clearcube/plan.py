@@ -24,7 +24,7 @@ from .sensors.plan import Fallback, ScenePlan, plan_items
 if TYPE_CHECKING:
     from odc.geo.geobox import GeoBox
 
-__all__ = ["Planned", "Slice", "plan"]
+__all__ = ["Planned", "Slice", "plan", "solar_days"]
 
 GROUPINGS = (None, "solar_day")
 
@@ -246,8 +246,6 @@ def plan(
 def _slices(scenes: Sequence[ScenePlan], group_by: str | None) -> tuple[Slice, ...]:
     if group_by is None:
         return tuple(Slice(s.id, (s,)) for s in scenes)
-    from ._group import solar_days
-
     lons = [((s.bbox[0] + s.bbox[2]) / 2) if s.bbox else 0.0 for s in scenes]
     days = solar_days([s.datetime.replace(tzinfo=None) for s in scenes], lons)
     groups: dict[tuple[str, str], list[ScenePlan]] = {}
@@ -256,6 +254,16 @@ def _slices(scenes: Sequence[ScenePlan], group_by: str | None) -> tuple[Slice, .
     out = [Slice("+".join(m.id for m in members), tuple(members)) for members in groups.values()]
     out.sort(key=lambda s: (s.datetime, s.id))
     return tuple(out)
+
+
+def solar_days(times: Sequence[Any], longitudes: Sequence[float]) -> list[str]:
+    """Local solar date (YYYY-MM-DD) of each UTC time at each longitude (15 degrees per hour)."""
+    out = []
+    for t, lon in zip(times, longitudes, strict=True):
+        shift = np.timedelta64(round(float(lon) / 15.0 * 3600e6), "us")
+        local = np.datetime64(t, "us") + shift
+        out.append(str(local.astype("datetime64[D]")))
+    return out
 
 
 def _check_assets(

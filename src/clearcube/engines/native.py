@@ -108,10 +108,10 @@ def _placement(src: ChunkGrid, dst: ChunkGrid) -> _Placement | None:
 
 
 def _compute_placement(src: ChunkGrid, dst: ChunkGrid) -> _Placement | None:
-    from .placement import _same_crs
+    from .placement import same_crs
 
     s, d = src.affine, dst.affine
-    if _same_crs(src.crs, dst.crs) and _axis_aligned(s) and _axis_aligned(d):
+    if same_crs(src.crs, dst.crs) and _axis_aligned(s) and _axis_aligned(d):
         # x and y are independent: index vectors along each axis, floor of the centre's
         # fractional source coordinate (half-open source pixels, as in placement.py).
         xc = d.c + d.a * (np.arange(dst.shape_yx[1]) + 0.5)

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from affine import Affine
 
-__all__ = ["source_pixel_coords", "source_pixel_index"]
+__all__ = ["same_crs", "source_pixel_coords", "source_pixel_index"]
 
 
 @lru_cache(maxsize=32)
@@ -40,7 +40,7 @@ def source_pixel_coords(
     ny, nx = dst_shape_yx
     cols, rows = np.meshgrid(np.arange(nx) + 0.5, np.arange(ny) + 0.5)
     x, y = _apply(dst_transform, cols, rows)
-    if _same_crs(src_crs, dst_crs):
+    if same_crs(src_crs, dst_crs):
         sx, sy = x, y
     else:
         sx, sy = _transformer(src_crs, dst_crs).transform(x, y)
@@ -80,7 +80,7 @@ def _apply(
     return t.a * u + t.b * v + t.c, t.d * u + t.e * v + t.f
 
 
-def _same_crs(a: str, b: str) -> bool:
+def same_crs(a: str, b: str) -> bool:
     if a == b:
         return True
     from pyproj import CRS
