@@ -28,8 +28,10 @@ bytes and requests; ``latency`` adds ``--latency-ms`` per request through
 ``benchmarks/latency.py``. Each mode checks that both sides kept the same scenes with the same
 fractions and wrote the same composites (and, in the first mode, the same masked cube):
 >= 99.9 % of pixels equal within 1e-6 reflectance. Printed: median wall time of ``--repeat``
-runs (min-max), bytes and requests split QA / reflectance / catalog, the peak resident set of
-the process, and the ratios clearcube / script.
+runs (min-max) and CPU time (user + system, steadier than wall time on a shared machine; the
+load average at the start of each run is printed too), bytes and requests split QA /
+reflectance / catalog, the peak resident set of the process, and the ratios clearcube /
+script; ``results.json`` in the work folder keeps every run's figures.
 
 A quick run (a few minutes once the data exist): ``--repeat 1 --modes local --aoi-km 10``.
 The full run: the defaults (about 10 minutes to generate the data once, then 20-30 minutes).
@@ -90,6 +92,8 @@ class Run:
 
     wall_s: float
     rss_mb: float
+    cpu_s: float = 0.0  # user + system time of the process (less noisy on a shared machine)
+    load: float = 0.0  # the machine's 1-minute load average when the run started
     bytes_by_kind: dict[str, int] = field(default_factory=dict)
     requests_by_kind: dict[str, int] = field(default_factory=dict)
     statuses: dict[int, int] = field(default_factory=dict)
@@ -179,8 +183,10 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def spawn(cmd: list[str], log: Path, *, prefix: list[str] | None = None) -> tuple[float, float]:
-    """Run ``cmd`` in a fresh process; (wall seconds, peak resident set in MB)."""
+def spawn(
+    cmd: list[str], log: Path, *, prefix: list[str] | None = None
+) -> tuple[float, float, float]:
+    """Run ``cmd`` in a fresh process; (wall seconds, peak resident set in MB, CPU seconds)."""
     t0 = time.perf_counter()
     with log.open("wb") as fh:
         proc = subprocess.Popen(
@@ -192,7 +198,7 @@ def spawn(cmd: list[str], log: Path, *, prefix: list[str] | None = None) -> tupl
     if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
         raise SystemExit(f"failed ({code}): {shlex.join(cmd)}\n{tail}")
-    return wall, usage.ru_maxrss / 1024  # KiB on Linux
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # maxrss: KiB
 
 
 # ------------------------------------------------------------------------------ measuring
@@ -208,7 +214,8 @@ def traced(cmd: list[str], log: Path, folder: Path) -> Run:
         prefix = ["strace", "-f", "-ff", "-qq", "-y", "-s", "0", "--seccomp-bpf"]
         prefix += ["-e", "trace=read,pread64,readv,preadv,preadv2", "-o", str(trace / "t")]
         spawn(cmd, log, prefix=prefix)
-        run = Run(0.0, 0.0, dict.fromkeys(KINDS, 0), dict.fromkeys(KINDS, 0))
+        run = Run(0.0, 0.0, bytes_by_kind=dict.fromkeys(KINDS, 0))
+        run.requests_by_kind = dict.fromkeys(KINDS, 0)
         for part in trace.iterdir():
             for line in part.read_text(errors="replace").splitlines():
                 m = _TRACE_LINE.match(line)
@@ -384,15 +391,19 @@ def run_mode(
                 shutil.rmtree(out, ignore_errors=True)
                 if server is not None:
                     server.clear_log()
-                wall, rss = spawn(cmd, work / f"{side}-{rep}.log")
-                run = Run(wall, rss)
+                load = os.getloadavg()[0]
+                wall, rss, cpu = spawn(cmd, work / f"{side}-{rep}.log")
+                run = Run(wall, rss, cpu, load)
                 if server is not None:
                     run.bytes_by_kind, run.requests_by_kind, run.statuses = served(server)
                 elif side in counted:
                     run.bytes_by_kind = counted[side].bytes_by_kind
                     run.requests_by_kind = counted[side].requests_by_kind
                 runs[side].append(run)
-                print(f"#   run {rep + 1} {LABELS[side]}: {wall:.1f} s, {rss:.0f} MB")
+                print(
+                    f"#   run {rep + 1} {LABELS[side]}: {wall:.1f} s, {cpu:.1f} s CPU, "
+                    f"{rss:.0f} MB (load average {load:.1f} at start)"
+                )
         for line in check_outputs({s: cmds[s][1] for s in SIDES}, cube=first and args.check_cube):
             print(f"# {line}")
             if line.startswith("MISMATCH"):
@@ -414,7 +425,8 @@ def describe(mode: str, args: argparse.Namespace) -> str:
 
 def table(mode: str, runs: dict[str, list[Run]]) -> None:
     unit = "reads" if mode == "local" else "requests"
-    head = f"{'':<18}{'wall s':>8}{'(min-max)':>14}{'QA MB':>9}{'refl MB':>9}{'cat MB':>8}"
+    head = f"{'':<18}{'wall s':>8}{'(min-max)':>14}{'CPU s':>7}{'QA MB':>9}{'refl MB':>9}"
+    head += f"{'cat MB':>8}"
     print(f"\n{head}{unit:>10}{'peak RSS MB':>13}")
     med: dict[str, dict[str, float]] = {}
     for side in SIDES:
@@ -422,6 +434,7 @@ def table(mode: str, runs: dict[str, list[Run]]) -> None:
         walls = [r.wall_s for r in rs]
         m = {
             "wall": statistics.median(walls),
+            "cpu": statistics.median(r.cpu_s for r in rs),
             "rss": statistics.median(r.rss_mb for r in rs),
             "qa": statistics.median(r.bytes_by_kind.get("qa", 0) for r in rs) / 1e6,
             "refl": statistics.median(r.bytes_by_kind.get("reflectance", 0) for r in rs) / 1e6,
@@ -436,14 +449,18 @@ def table(mode: str, runs: dict[str, list[Run]]) -> None:
             if counted
             else f"{'-':>9}{'-':>9}{'-':>8}{'-':>10}"
         )
-        print(f"{LABELS[side]:<18}{m['wall']:>8.1f}{spread:>14}{cells}{m['rss']:>13.0f}")
+        print(
+            f"{LABELS[side]:<18}{m['wall']:>8.1f}{spread:>14}{m['cpu']:>7.1f}{cells}"
+            f"{m['rss']:>13.0f}"
+        )
     a, b = med["clearcube"], med["odc-stac"]
 
     def ratio(key: str, width: int) -> str:
         return f"{a[key] / b[key]:>{width}.2f}" if b[key] else f"{'-':>{width}}"
 
     print(
-        f"{'clearcube/script':<18}{ratio('wall', 8)}{'':>14}{ratio('qa', 9)}{ratio('refl', 9)}"
+        f"{'clearcube/script':<18}{ratio('wall', 8)}{'':>14}{ratio('cpu', 7)}{ratio('qa', 9)}"
+        f"{ratio('refl', 9)}"
         f"{ratio('cat', 8)}{ratio('req', 10)}{ratio('rss', 13)}"
     )
     statuses: dict[int, int] = {}
