@@ -33,8 +33,9 @@ load average at the start of each run is printed too), bytes and requests split 
 reflectance / catalog, the peak resident set of the process, and the ratios clearcube /
 script; ``results.json`` in the work folder keeps every run's figures.
 
-A quick run (a few minutes once the data exist): ``--repeat 1 --modes local --aoi-km 10``.
-The full run: the defaults (about 10 minutes to generate the data once, then 20-30 minutes).
+A quick run (about a minute once the data exist): ``--repeat 1 --modes local --aoi-km 10``.
+The full run: the defaults (about 12 minutes to generate the data once, then 15-30 minutes,
+depending on the machine's load).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class Run:
     bytes_by_kind: dict[str, int] = field(default_factory=dict)
     requests_by_kind: dict[str, int] = field(default_factory=dict)
     statuses: dict[int, int] = field(default_factory=dict)
+    distinct_by_kind: dict[str, int] = field(default_factory=dict)  # HTTP: bytes of the union
 
 
 # ------------------------------------------------------------------------------ the job
@@ -229,8 +231,21 @@ def traced(cmd: list[str], log: Path, folder: Path) -> Run:
         shutil.rmtree(trace, ignore_errors=True)
 
 
-def served(server: Any) -> tuple[dict[str, int], dict[str, int], dict[int, int]]:
-    """Bytes, requests (by kind) and statuses in nginx's access log since it was cleared."""
+def _distinct(ranges: dict[str, list[tuple[int, int]]]) -> int:
+    """Bytes in the union of the half-open byte ranges of each file."""
+    total = 0
+    for spans in ranges.values():
+        end = -1
+        for a, b in sorted(spans):
+            if b > end:
+                total += b - max(a, end)
+                end = b
+    return total
+
+
+def served(server: Any) -> Run:
+    """Bytes, requests (by kind), distinct bytes and statuses in nginx's access log since it
+    was cleared."""
     previous = -1
     for _ in range(50):  # nginx logs a request after its response left: wait for the last
         found = server.requests()
@@ -238,17 +253,25 @@ def served(server: Any) -> tuple[dict[str, int], dict[str, int], dict[int, int]]
             break
         previous = len(found)
         time.sleep(0.1)
-    sent = dict.fromkeys(KINDS, 0)
-    count = dict.fromkeys(KINDS, 0)
-    statuses: dict[int, int] = {}
+    run = Run(0.0, 0.0, bytes_by_kind=dict.fromkeys(KINDS, 0))
+    run.requests_by_kind = dict.fromkeys(KINDS, 0)
+    spans: dict[str, dict[str, list[tuple[int, int]]]] = {k: {} for k in KINDS}
     for r in found:
         if r.path == "/healthz":
             continue
         k = kind_of(r.path)
-        sent[k] += r.bytes_sent
-        count[k] += 1
-        statuses[r.status] = statuses.get(r.status, 0) + 1
-    return sent, count, statuses
+        run.bytes_by_kind[k] += r.bytes_sent
+        run.requests_by_kind[k] += 1
+        run.statuses[r.status] = run.statuses.get(r.status, 0) + 1
+        mine = spans[k].setdefault(r.path, [])
+        if r.status == 206 and r.range.startswith("bytes="):
+            for part in r.range.removeprefix("bytes=").split(","):
+                first, _, last = part.partition("-")
+                mine.append((int(first), int(last) + 1))
+        else:
+            mine.append((0, r.bytes_sent))
+    run.distinct_by_kind = {k: _distinct(spans[k]) for k in KINDS}
+    return run
 
 
 # ------------------------------------------------------------------------------ checking
@@ -395,7 +418,12 @@ def run_mode(
                 wall, rss, cpu = spawn(cmd, work / f"{side}-{rep}.log")
                 run = Run(wall, rss, cpu, load)
                 if server is not None:
-                    run.bytes_by_kind, run.requests_by_kind, run.statuses = served(server)
+                    got = served(server)
+                    run.bytes_by_kind, run.requests_by_kind = (
+                        got.bytes_by_kind,
+                        got.requests_by_kind,
+                    )
+                    run.statuses, run.distinct_by_kind = got.statuses, got.distinct_by_kind
                 elif side in counted:
                     run.bytes_by_kind = counted[side].bytes_by_kind
                     run.requests_by_kind = counted[side].requests_by_kind
@@ -463,6 +491,22 @@ def table(mode: str, runs: dict[str, list[Run]]) -> None:
         f"{ratio('refl', 9)}"
         f"{ratio('cat', 8)}{ratio('req', 10)}{ratio('rss', 13)}"
     )
+    if runs["clearcube"][0].distinct_by_kind:
+        parts = []
+        for side in SIDES:
+            r = runs[side][-1]
+            times = {
+                k: r.bytes_by_kind[k] / r.distinct_by_kind[k]
+                for k in ("qa", "reflectance")
+                if r.distinct_by_kind.get(k)
+            }
+            qa_mb = r.distinct_by_kind["qa"] / 1e6
+            refl_mb = r.distinct_by_kind["reflectance"] / 1e6
+            parts.append(
+                f"{LABELS[side]} QA {times.get('qa', 0):.2f}x of {qa_mb:.1f} MB, "
+                f"reflectance {times.get('reflectance', 0):.2f}x of {refl_mb:.1f} MB"
+            )
+        print("# bytes sent per distinct byte (last run): " + "; ".join(parts))
     statuses: dict[int, int] = {}
     for side in SIDES:
         for r in runs[side]:
