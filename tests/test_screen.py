@@ -153,3 +153,70 @@ def test_counts_and_clear_windows_come_from_one_pass(tmp_path):
             if clear[t, iy * 64 : (iy + 1) * 64, ix * 64 : (ix + 1) * 64].any()
         }
         assert sc.clear_windows == windows, sl.id
+
+
+LANDSAT = "LC08_L2SP_226062_20240803_02_T1"
+
+
+def landsat_with_radsat(tmp_path: Path, radsat: np.ndarray | None) -> dict:
+    """The demo Landsat scene with a QA_RADSAT asset (or one whose file is missing)."""
+    path = next(DEMO.rglob(f"{LANDSAT}.json"))
+    item = json.loads(path.read_text())
+    for asset in item["assets"].values():
+        asset["href"] = str((path.parent / asset["href"]).resolve())
+    item["links"] = []
+    t = item["properties"]["proj:transform"]
+    href = tmp_path / "QA_RADSAT.TIF"
+    if radsat is not None:
+        write_qa(href, radsat, from_origin(t[2], t[5], 30, 30), 32622)
+    item["assets"]["qa_radsat"] = {
+        "href": str(href),
+        "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+        "roles": ["saturation"],
+        "raster:bands": [{"data_type": "uint16"}],
+    }
+    return item
+
+
+def test_landsat_qa_radsat_flags_saturated_pixels(tmp_path):
+    shape = tuple(
+        json.loads(next(DEMO.rglob(f"{LANDSAT}.json")).read_text())["properties"]["proj:shape"]
+    )
+    radsat = np.zeros(shape, np.uint16)
+    radsat[100:120, 100:130] = 0b100  # band 3 saturated
+    radsat[140:150, 100:110] = 1 << 11  # terrain occlusion
+    item = landsat_with_radsat(tmp_path, radsat)
+    plan_ = cc.identify(item)
+    assert [a.encoding for a in plan_.aux_qa] == ["landsat-qa-radsat"]
+    assert "qa_radsat" not in {b.asset for b in plan_.bands.values()}
+    planned = plan([item], bbox=BBOX, chunks_yx=(64, 64), crs="EPSG:32622", resolution=30)
+    (sc,) = screen(planned, cc.MaskConfig()).slices
+    ds = cc.load(
+        [item],
+        bbox=BBOX,
+        options=cc.LoadOptions(bands=(), chunks=64),
+        mask=cc.MaskConfig(crs="EPSG:32622", resolution=30),
+    )
+    flags = ds["flags"].values[0]
+    valid = (flags & cc.Flag.NODATA) == 0
+    # the grid is the scene's own (same CRS and pixel edges): count the patch inside the data
+    assert sc.counts["saturated_px"] == int(((flags & cc.Flag.SATURATED) != 0).sum())
+    assert sc.counts["saturated_px"] > 0
+    assert sc.counts["terrain_shadow_px"] > 0
+    assert not ((flags & cc.Flag.SATURATED) != 0)[~valid].any()  # no-data carries no flag
+    bare = json.loads(json.dumps(item))
+    del bare["assets"]["qa_radsat"]
+    without = plan([bare], bbox=BBOX, chunks_yx=(64, 64), crs="EPSG:32622", resolution=30)
+    (plain,) = screen(without, cc.MaskConfig()).slices
+    assert plain.counts["saturated_px"] == 0
+    assert sc.counts["valid_px"] == plain.counts["valid_px"]
+
+
+def test_an_unreadable_qa_radsat_makes_the_scene_a_fallback(tmp_path):
+    item = landsat_with_radsat(tmp_path, None)  # the asset's file does not exist
+    planned = plan([item], bbox=BBOX, chunks_yx=(64, 64))
+    screened = screen(planned, cc.MaskConfig())
+    (d,) = decide(planned, screened, cc.MaskConfig()).slices
+    assert d.decision == "fallback"
+    assert d.fallback == "unreadable"
+    assert "qa_radsat" in d.reason

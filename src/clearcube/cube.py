@@ -33,13 +33,15 @@ from .gdal_env import gdal_options
 from .plan import Planned, plan
 from .runconfig import LoadOptions
 from .sensors import get_encoding, is_clear
-from .sensors.plan import ScenePlan
+from .sensors.plan import AuxQA, ScenePlan
 
 __all__ = [
     "FALLBACKS_ATTR",
     "LazyBands",
     "LazyFlags",
+    "add_aux_flags",
     "aoi_mask",
+    "aux_source",
     "fallbacks_of",
     "first_valid",
     "lazy_bands",
@@ -210,6 +212,8 @@ def lazy_flags(
         failures.append(read.failures)
         order.extend(run)
     flags = _concat(parts, order)
+    flags, aux_failures = _with_aux_qa(flags, planned, config, reader, opts, on_error)
+    failures.extend(aux_failures)
     if config.dilation_m > 0 or config.despeckle_px > 0:
         from ._dilate import dilate_flags
 
@@ -226,6 +230,80 @@ def lazy_flags(
     merged, member = _merge_slices(flags, planned)
     merged.attrs = dict(_FLAG_ATTRS)
     return LazyFlags(merged, member, tuple(failures))
+
+
+def aux_source(scene: ScenePlan, aux: AuxQA, planned: Planned | None = None) -> Source:
+    """A further QA layer of a scene (e.g. QA_RADSAT), as the engines read it."""
+    return Source(
+        id=scene.id,
+        asset=aux.asset,
+        href=aux.href,
+        time=_naive_time(scene),
+        footprint=scene.footprint,
+        bbox=scene.bbox,
+        crs=aux.grid.crs,
+        shape_yx=aux.grid.shape_yx,
+        transform=aux.grid.transform,
+        nodata=aux.nodata_declared,
+        grid_bounds=_known_bounds(scene, planned),
+    )
+
+
+def add_aux_flags(
+    flags: npt.NDArray[np.uint16], aux: npt.NDArray[np.uint16]
+) -> npt.NDArray[np.uint16]:
+    """The mask's flags with a further layer's added: its flags where the mask has data (a
+    no-data pixel carries no other flag), and NODATA | UNREADABLE wherever the layer could not
+    be read (any asset of a scene that cannot be read makes its pixels unreadable)."""
+    unreadable = np.uint16(Flag.NODATA | Flag.UNREADABLE)
+    nodata = np.uint16(Flag.NODATA)
+    out = np.where((flags & nodata) != 0, flags, flags | (aux & ~nodata))
+    out = np.where((aux & np.uint16(Flag.UNREADABLE)) != 0, unreadable, out)
+    return out.astype(FLAG_DTYPE, copy=False)
+
+
+def _with_aux_qa(
+    flags: xr.DataArray,
+    planned: Planned,
+    config: MaskConfig,
+    reader: Any,
+    gdal: dict[str, str],
+    on_error: str,
+) -> tuple[xr.DataArray, list[Any]]:
+    """``flags`` (one time step per member) with every further QA layer the members have."""
+    import dask.array as da
+
+    members = planned.scenes
+    layers = [(i, a) for i, m in enumerate(members) for a in m.aux_qa]
+    if not layers:
+        return flags, []
+    failures = []
+    data = flags.data
+    for kind in dict.fromkeys((a.asset, a.encoding, a.dtype) for _, a in layers):
+        chosen = [(i, a) for i, a in layers if (a.asset, a.encoding, a.dtype) == kind]
+        encoding = get_encoding(kind[1])
+        request = ReadRequest(
+            sources=tuple(aux_source(members[i], a, planned) for i, a in chosen),
+            geobox=planned.geobox,
+            dtype=np.dtype(kind[2]),
+            fill=encoding.fill,
+            chunks_yx=planned.chunks_yx,
+            resampling="nearest",
+            gdal=gdal,
+            on_error="flag" if on_error == "flag" else "raise",
+        )
+        read = reader.read_recorded(request, (encoding, config))
+        failures.append(read.failures)
+        position = {i: k for k, (i, _) in enumerate(chosen)}
+        zeros = da.zeros((1, *data.shape[1:]), dtype=FLAG_DTYPE, chunks=(1, *data.chunks[1:]))
+        aux = da.concatenate(
+            [
+                read.data.data[position[i] : position[i] + 1] if i in position else zeros
+                for i in range(len(members))
+            ]
+        )
+        data = da.map_blocks(add_aux_flags, data, aux, dtype=FLAG_DTYPE)
+    return flags.copy(data=data), failures
 
 
 def first_valid(block: npt.NDArray[np.uint16]) -> npt.NDArray[np.int8]:

@@ -25,6 +25,9 @@ class SensorFamily:
         The QA band's fill value per encoding.
     never_qa
         Asset keys that look like QA but are not cloud masks (e.g. Landsat ``qa`` = ST_QA).
+    aux_qa
+        ``(asset key, encoding)`` of further QA layers whose flags are added to the mask's
+        where the item has them (Landsat QA_RADSAT: saturated pixels).
     """
 
     name: str
@@ -36,6 +39,7 @@ class SensorFamily:
     qa_nodata: Mapping[str, int]
     qa_dtype: Mapping[str, str]
     never_qa: tuple[str, ...] = field(default=())
+    aux_qa: tuple[tuple[str, str], ...] = field(default=())
 
 
 def key_base(key: str) -> str:

@@ -169,6 +169,7 @@ def _family(sr_bands: tuple[int, ...]) -> SensorFamily:
         qa_nodata={"landsat-qa-pixel": 1},
         qa_dtype={"landsat-qa-pixel": "uint16"},
         never_qa=("qa",),  # Earth Search / PC "qa" is ST_QA (surface temperature uncertainty)
+        aux_qa=(("qa_radsat", "landsat-qa-radsat"),),
     )
 
 

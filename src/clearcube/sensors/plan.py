@@ -63,6 +63,7 @@ from ._stac_fields import (
 
 __all__ = [
     "AssetGrid",
+    "AuxQA",
     "BandPlan",
     "Fallback",
     "ScenePlan",
@@ -136,6 +137,18 @@ class BandPlan:
         )
 
 
+@dataclass(frozen=True)
+class AuxQA:
+    """A further QA layer whose flags are added to the mask's (e.g. Landsat QA_RADSAT)."""
+
+    asset: str
+    encoding: str
+    href: str
+    dtype: str
+    grid: AssetGrid
+    nodata_declared: float | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class ScenePlan:
     """Everything resolved about one scene. Outside code relies on the names below.
@@ -166,6 +179,7 @@ class ScenePlan:
     hrefs_local: bool
     origin_remote: bool
     footprint: Mapping[str, Any] | None = field(default=None, repr=False)
+    aux_qa: tuple[AuxQA, ...] = ()
     self_href: str | None = None
     qa_nodata_declared: float | None = None
     tile: str | None = None
@@ -587,6 +601,24 @@ def identify(item: Any, *, digest: str = "") -> ScenePlan:
     if qa_grid.crs is None:
         notes.append("no proj:code or proj:epsg: the item states no CRS, the rasters must")
 
+    aux_qa = []
+    for candidate, aux_encoding in family.aux_qa:
+        key = _find_asset(usable, [candidate])
+        if key is None:
+            continue
+        aux_fields = raster_fields(assets[key], f"asset {label(key)}", notes)
+        aux_nodata = integral(aux_fields["nodata"]) if "nodata" in aux_fields else None
+        aux_qa.append(
+            AuxQA(
+                asset=key,
+                encoding=aux_encoding,
+                href=assets[key]["href"],
+                dtype=str(aux_fields.get("data_type") or "uint16"),
+                grid=_grid(key, assets[key], item_grid, notes),
+                nodata_declared=None if aux_nodata is None else float(aux_nodata),
+            )
+        )
+
     baseline = _s2_baseline(props, item_id, notes) if family is sentinel2.FAMILY else None
     remarks: Notes = []
     flag = _offset_flag(props, remarks) if family is sentinel2.FAMILY else None
@@ -655,6 +687,7 @@ def identify(item: Any, *, digest: str = "") -> ScenePlan:
         hrefs_local=any(_is_local(a["href"]) for a in assets.values()),
         origin_remote=not _is_local(self_href or ""),
         footprint=data["geometry"] if isinstance(data.get("geometry"), Mapping) else None,
+        aux_qa=tuple(aux_qa),
         self_href=self_href,
         qa_nodata_declared=None if qa_nodata is None else float(qa_nodata),
         tile=_tile(family, props, item_id),
