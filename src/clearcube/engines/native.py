@@ -32,9 +32,8 @@ import xarray as xr
 from affine import Affine
 
 from ..config import MaskConfig
-from ..errors import AssetReadError, scrub_href, scrub_message
 from ..flags import FLAG_DTYPE, Flag
-from ..gdal_env import drop_dataset, open_dataset, rio_env
+from ..gdal_env import open_dataset, read_attempts, rio_env
 from ..sensors import Encoding, decode_block
 from ._base import ReadRequest, item_times
 from .placement import source_pixel_index
@@ -229,15 +228,15 @@ def _read_row(
     One window per row of chunks rather than per chunk: a remote COG is fetched with one
     request per source block row, so a row of n chunks costs n times fewer round trips.
     """
-    import rasterio.errors
     from rasterio.windows import Window
 
     if decode is not None:
         outs = [np.full((1, *g.shape_yx), Flag.NODATA, dtype=FLAG_DTYPE) for g in grids]
     else:
         outs = [np.full((1, *g.shape_yx), nodata, dtype=dtype) for g in grids]
-    try:
-        with rio_env(dict(gdal)):
+    # transient faults (a cut, stalled or corrupt body) are retried afresh within the deadline
+    for attempt in read_attempts(href, dict(gdal), label=item_id):
+        with attempt, rio_env(dict(gdal)):
             ds = open_dataset(href, None, gdal)
             crs = ds.crs.to_string() if ds.crs is not None else ""
             level = _overview_level(ds, crs, grids[0])
@@ -252,13 +251,6 @@ def _read_row(
             r0, r1 = min(p.row0 for p in used), max(p.row1 for p in used)
             c0, c1 = min(p.col0 for p in used), max(p.col1 for p in used)
             data = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
-    except rasterio.errors.RasterioError as exc:
-        drop_dataset(href)
-        reason = scrub_message(exc, href)
-        raise AssetReadError(
-            f"{item_id}: cannot read {scrub_href(href)}: {reason}; check the URL and the "
-            "server, or exclude the item"
-        ) from None
     for k, place in enumerate(places):
         if place is None:
             continue
