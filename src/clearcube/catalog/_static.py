@@ -9,20 +9,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urljoin
 
 from ..errors import CatalogError, scrub_href
 from ._filters import Filters
+from ._http import get_json
 
 
 def _read_json(href: str) -> Any:
+    if href.startswith(("http://", "https://")):
+        return get_json(href)  # retried within the request deadline; CatalogError after
     try:
-        if href.startswith(("http://", "https://")):
-            with urllib.request.urlopen(href, timeout=30) as resp:
-                return json.loads(resp.read())
         with open(href, encoding="utf-8") as fh:
             return json.load(fh)
     except FileNotFoundError:
