@@ -250,3 +250,13 @@ def test_local_files_are_not_retried(cog, tmp_path):
     with pytest.raises(AssetReadError, match=r"\(1 attempt in"):
         read(str(broken))
     assert time.monotonic() - began < 2
+
+
+def test_nobody_listening_fails_at_once():
+    from .servers.nginx import free_port
+
+    href = f"http://127.0.0.1:{free_port()}/B04.tif"
+    began = time.monotonic()
+    with pytest.raises(AssetReadError, match=r"Could not connect to server \(1 attempt in"):
+        read(href)
+    assert time.monotonic() - began < 2

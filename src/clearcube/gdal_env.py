@@ -295,8 +295,9 @@ def _vsi_error_reset() -> None:
         lib.VSIErrorReset()
 
 
-#: rasterio's own wrapper of a failed read, which says nothing about the cause
-_GENERIC = ("Read failed. See previous exception for details.", "Read or write failed.")
+def _generic(text: str) -> bool:
+    """rasterio's own wrapper of a failed read, which says nothing about the cause."""
+    return "See previous exception" in text and text.startswith(("Read failed", "Read or write"))
 
 
 def _scrub(text: str, href: str) -> str:
@@ -324,8 +325,8 @@ def gdal_cause(exc: BaseException, href: str, vsi_error: str = "") -> str:
     err: BaseException | None = exc
     while err is not None and id(err) not in seen:
         seen.add(id(err))
-        text = str(err).strip()
-        if text and text not in _GENERIC:
+        text = str(err).strip().rstrip(".")
+        if text and not _generic(text):
             found.append(text)
         err = err.__cause__
     if vsi_error:
@@ -339,10 +340,22 @@ def gdal_cause(exc: BaseException, href: str, vsi_error: str = "") -> str:
     return _scrub("; ".join(messages) or type(exc).__name__, href)[:400]
 
 
+#: curl's words for "nobody listens there": a wrong URL far more often than a restart
+_UNREACHABLE = (
+    "Could not connect to server",
+    "Couldn't connect to server",
+    "Could not resolve host",
+    "Couldn't resolve host",
+)
+
+
 def _permanent(cause: str, exc: BaseException) -> bool:
-    """A failure that no retry can mend: the server refused (4xx but 408/425/429)."""
+    """A failure that no retry can mend: the server refused (4xx but 408/425/429), or
+    nobody listens at the address."""
     import re
 
+    if any(words in cause for words in _UNREACHABLE):
+        return True
     for code in re.findall(r"HTTP response code: (\d{3})", cause):
         if code.startswith("4") and code not in ("408", "425", "429"):
             return True
@@ -443,7 +456,8 @@ def read_attempts(href: str, options: Mapping[str, str], *, label: str) -> Itera
     another attempt still fits in the deadline carried by ``options`` (:data:`DEADLINE_OPTION`,
     else :func:`request_deadline_s`). A transient fault (reset, truncated or stalled body,
     corrupt tile bytes, a 503 past GDAL's own retries) thus gives the pixels of a clean read;
-    a persistent one, a refusal (404, 403) at once, or a local file raise
+    a persistent one, a refusal (404, 403) or an address where nobody listens at once, or a
+    local file raise
     :class:`~clearcube.errors.AssetReadError` naming ``label``, the scrubbed href and GDAL's
     own cause. The loop ends after the first attempt that succeeds.
     """

@@ -12,7 +12,7 @@ from pystac_client.stac_api_io import StacApiIO
 
 from ..errors import CatalogError, scrub_href, scrub_message
 from ._filters import Filters
-from ._http import TRANSIENT_STATUS, Refused, Transient, with_retries
+from ._http import TRANSIENT_STATUS, Refused, RequestFailed, Transient, with_retries
 
 
 class _RetryingIO(StacApiIO):
@@ -44,7 +44,7 @@ class _RetryingIO(StacApiIO):
             try:
                 text = str(super(_RetryingIO, self).request(href, method, headers, parameters))
             except APIError as exc:
-                raise _classify(exc) from None
+                raise _classify(exc, stall_s) from None
             try:
                 json.loads(text)
             except ValueError as exc:
@@ -55,16 +55,20 @@ class _RetryingIO(StacApiIO):
         return with_retries(href, attempt, deadline_s=self.deadline_s)
 
 
-def _classify(exc: APIError) -> Transient | Refused:
+def _classify(exc: APIError, stall_s: float) -> Transient | Refused:
     status = getattr(exc, "status_code", None)
     if status is not None:
         if status in TRANSIENT_STATUS:
             return Transient(f"HTTP {status}")
         return Refused(f"HTTP {status}: {' '.join(str(exc).split())[:160]}")
-    # pystac-client wraps the requests exception it caught (our __context__)
+    # pystac-client wraps the requests exception it caught (our __context__); a timeout
+    # while the body is read comes as a ConnectionError that says "Read timed out"
     inner = exc.__context__
-    if isinstance(inner, requests.exceptions.Timeout):
-        return Transient(f"no data within the stall time ({type(inner).__name__})")
+    text = str(inner)
+    if "Connection refused" in text or "Failed to resolve" in text:
+        return Refused("connection refused" if "refused" in text else "unknown host")
+    if isinstance(inner, requests.exceptions.Timeout) or "timed out" in text:
+        return Transient(f"no data for {stall_s:g} s (stalled)")
     if isinstance(inner, requests.exceptions.RequestException | UnicodeDecodeError):
         return Transient(f"{type(inner).__name__}: {' '.join(str(inner).split())[:160]}")
     return Refused(f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}")
@@ -76,6 +80,11 @@ def search_api(url: str, f: Filters, *, modifier: Any = None) -> Iterator[Any]:
 
     try:
         client = pystac_client.Client.open(url, modifier=modifier, stac_io=_RetryingIO())
+    except RequestFailed as exc:
+        raise CatalogError(
+            f"cannot reach the STAC API at {scrub_href(url)}: {exc.cause} ({exc.tries}); "
+            "check the URL and your network"
+        ) from None
     except CatalogError:
         raise
     except (

@@ -5,7 +5,8 @@ a page of search results) gets the deadline of :data:`clearcube.gdal_env.REQUEST
 (``CLEARCUBE_REQUEST_DEADLINE_S`` changes it): 429 and 5xx answers, connections refused or
 reset, bodies cut short and stalls (no byte for :func:`~clearcube.gdal_env.stall_timeout_s`)
 are retried after a growing pause while another attempt like the last one still ends within
-it; then, or at once for a refusal (other 4xx), a one-line :class:`CatalogError` names the
+it; then, or at once for a refusal (other 4xx, a refused connection, an unknown host), a
+one-line :class:`CatalogError` names the
 scrubbed URL and the cause. The deadline bounds when the last attempt may start and a stall
 ends an attempt, so a stalled server fails within the deadline and a stall time or two.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -43,11 +45,33 @@ class Transient(Exception):
 
 
 class Refused(Exception):
-    """The server answered with a status no retry can change (a 4xx but 408/425/429)."""
+    """A failure no retry can change: the server answered a 4xx (but 408/425/429), or
+    nobody listens at the address (connection refused, unknown host: a wrong URL far more
+    often than a restart)."""
 
     def __init__(self, cause: str) -> None:
         super().__init__(cause)
         self.cause = cause
+
+
+class RequestFailed(CatalogError):
+    """A catalog request that failed for good, after ``attempts`` in ``took_s`` seconds."""
+
+    def __init__(self, url: str, cause: str, attempts: int, took_s: float) -> None:
+        self.url = scrub_href(url)
+        self.cause = cause
+        self.attempts = attempts
+        self.took_s = took_s
+        super().__init__(
+            f"cannot read {self.url}: {cause} ({self.tries}); check the URL, or retry when "
+            "the server is back"
+        )
+
+    @property
+    def tries(self) -> str:
+        """``"3 attempts in 4.2 s"``."""
+        plural = "s" if self.attempts > 1 else ""
+        return f"{self.attempts} attempt{plural} in {self.took_s:.1f} s"
 
 
 def retry_after_s(value: str | None) -> float | None:
@@ -65,7 +89,7 @@ def with_retries(url: str, attempt: Callable[[float], T], *, deadline_s: float |
 
     ``timeout_s`` is the stall time the attempt must use for its connection and each read.
     After the last attempt (see the module docstring) a :class:`Refused` or
-    :class:`Transient` becomes a one-line :class:`CatalogError`.
+    :class:`Transient` becomes a one-line :class:`RequestFailed` (a :class:`CatalogError`).
     """
     deadline = request_deadline_s() if deadline_s is None else deadline_s
     stall = float(stall_timeout_s(deadline))
@@ -88,12 +112,7 @@ def with_retries(url: str, attempt: Callable[[float], T], *, deadline_s: float |
             now = time.monotonic()
             give_up = now - start + pause + (now - began) > deadline
         if give_up:
-            tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
-            raise CatalogError(
-                f"cannot read {scrub_href(url)}: {cause} ({tries} in "
-                f"{time.monotonic() - start:.1f} s); check the URL, or retry when the server "
-                "is back"
-            ) from None
+            raise RequestFailed(url, cause, attempts, time.monotonic() - start) from None
         time.sleep(pause)
 
 
@@ -128,6 +147,10 @@ def get_json(url: str, *, deadline_s: float | None = None) -> Any:
             raise Refused(f"HTTP {exc.code} {exc.reason}") from None
         except urllib.error.URLError as exc:
             reason = exc.reason
+            if isinstance(reason, ConnectionRefusedError):
+                raise Refused("connection refused") from None
+            if isinstance(reason, socket.gaierror):
+                raise Refused(f"unknown host ({reason})") from None
             if isinstance(reason, TimeoutError):
                 raise Transient(f"no answer within {stall_s:g} s") from None
             raise Transient(f"cannot connect ({reason})") from None
