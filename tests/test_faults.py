@@ -194,7 +194,7 @@ def test_persistent_corruption_fails_with_gdal_cause_and_no_token(served):
     with pytest.raises(AssetReadError) as exc:
         read(href + "?sig=SECRET-TOKEN&se=2030", deadline_s=3)
     message = str(exc.value)
-    assert time.monotonic() - began < 6
+    assert time.monotonic() - began < 2 * 3
     assert f"cannot read {href}: " in message
     assert "ZIPDecode:Decoding error" in message  # GDAL's cause, not "Read failed"
     assert "IReadBlock failed" in message
@@ -225,7 +225,9 @@ def test_truncated_file_fails_with_gdal_cause(served, cog):
     server, href, _, _ = served
     server.configure(rules={"/B04.tif": Rule(truncate_to=cog[0].stat().st_size // 2)})
     clear_vsicurl_cache()
-    with pytest.raises(AssetReadError, match=r"got 0 bytes, expected \d+"):
+    with pytest.raises(
+        AssetReadError, match=r"TIFFFillTile:Read error .*got \d+ bytes, expected \d+"
+    ):
         read(href, deadline_s=2)
 
 
@@ -249,7 +251,7 @@ def test_local_files_are_not_retried(cog, tmp_path):
     began = time.monotonic()
     with pytest.raises(AssetReadError, match=r"\(1 attempt in"):
         read(str(broken))
-    assert time.monotonic() - began < 2
+    assert time.monotonic() - began < 5  # one attempt, no pause
 
 
 def test_nobody_listening_fails_at_once():
@@ -259,4 +261,4 @@ def test_nobody_listening_fails_at_once():
     began = time.monotonic()
     with pytest.raises(AssetReadError, match=r"Could not connect to server \(1 attempt in"):
         read(href)
-    assert time.monotonic() - began < 2
+    assert time.monotonic() - began < 5  # one attempt, no pause

@@ -185,4 +185,4 @@ def test_nobody_listening_fails_at_once():
     began = time.monotonic()
     with pytest.raises(CatalogError, match=r"connection refused \(1 attempt in"):
         search(DEMO_BBOX, WHEN, source=url)
-    assert time.monotonic() - began < 2
+    assert time.monotonic() - began < 5  # one attempt, no pause
