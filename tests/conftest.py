@@ -78,3 +78,22 @@ def stac_api():
         raise
     yield server
     server.stop()
+
+
+@pytest.fixture
+def fault_server():
+    """Start fault-injecting HTTP servers on loopback, in this process (tests/servers/faults.py):
+    ``fault_server(root=folder)`` serves a folder, ``fault_server(upstream=url)`` proxies;
+    ``.configure(Faults(...), rules)`` sets the faults. All are stopped after the test."""
+    from .servers.faults import FaultServer
+
+    started: list[FaultServer] = []
+
+    def start(root: Path | None = None, upstream: str | None = None) -> FaultServer:
+        server = FaultServer(root=root, upstream=upstream)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,8 +1,17 @@
-"""GDAL settings for reading COGs from local disk, HTTP(S) and object stores.
+"""GDAL settings for reading COGs from local disk, HTTP(S) and object stores, and the retry
+of a window read that GDAL does not retry itself.
 
 clearcube sets these itself instead of leaving them to the user: without them GDAL lists every
-remote "directory" on open, retries nothing, and fetches one range per request. Retries are
-bounded so that a dead server fails in seconds, not minutes.
+remote "directory" on open, retries nothing, and fetches one range per request.
+
+Every remote request has one deadline, :data:`REQUEST_DEADLINE_S` (30 s): a catalog or item
+document, a page of search results, or one open + window read of a COG succeeds within it,
+retries included, or fails with its cause; a stalled server is given up within twice that.
+GDAL itself (3.10, measured against ``tests/servers/faults.py``) retries 429/5xx answers and
+connections reset before any byte of the answer, but not a body cut short by a reset or a
+close, a body that stalls, or corrupt tile bytes (a DEFLATE tile whose bytes were flipped
+fails to decode); and after a failure it keeps answering that URL from its cache.
+:func:`read_attempts` retries those, afresh, within the same deadline.
 """
 
 from __future__ import annotations
@@ -11,21 +20,97 @@ import ctypes
 import glob
 import itertools
 import os
+import random
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from functools import lru_cache
+from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import AssetReadError, scrub_href
 
 __all__ = [
+    "DEADLINE_OPTION",
     "GDAL_DEFAULTS",
+    "REQUEST_DEADLINE_S",
+    "ReadAttempt",
     "clear_vsicurl_cache",
     "drop_dataset",
+    "forget_href",
     "forget_open_datasets",
+    "gdal_cause",
     "gdal_options",
+    "http_settings",
     "open_dataset",
+    "read_attempts",
+    "request_deadline_s",
     "rio_env",
+    "stall_timeout_s",
 ]
+
+#: The deadline of one remote request, in seconds: a catalog or item JSON document, a page of
+#: search results, or one open + window read of a COG, retries included. A request that keeps
+#: failing gives up when the next attempt would end past it; a stalled one (no byte for
+#: :func:`stall_timeout_s`) fails within twice the deadline. ``CLEARCUBE_REQUEST_DEADLINE_S``
+#: in the environment, or ``gdal_options(deadline_s=...)`` for reads, changes it.
+REQUEST_DEADLINE_S = 30.0
+
+#: The key that carries the deadline inside the GDAL options (GDAL ignores it), so that the
+#: retry of a read on a dask worker uses the deadline of the process that built the graph.
+DEADLINE_OPTION = "CLEARCUBE_REQUEST_DEADLINE_S"
+
+
+def request_deadline_s() -> float:
+    """The deadline in force: ``CLEARCUBE_REQUEST_DEADLINE_S`` or :data:`REQUEST_DEADLINE_S`."""
+    value = os.environ.get(DEADLINE_OPTION)
+    if not value:
+        return REQUEST_DEADLINE_S
+    try:
+        deadline = float(value)
+    except ValueError:
+        deadline = -1.0
+    if not deadline > 0:
+        from .errors import ConfigError
+
+        raise ConfigError(
+            f"{DEADLINE_OPTION}={value!r} is not a positive number of seconds; unset it or "
+            f"give e.g. {REQUEST_DEADLINE_S:g}"
+        )
+    return deadline
+
+
+def stall_timeout_s(deadline_s: float) -> int:
+    """Seconds without progress after which one HTTP request counts as stalled: a sixth of
+    the deadline (5 s of 30), at least 1, so that several attempts fit in the deadline."""
+    return max(1, round(deadline_s / 6))
+
+
+def http_settings(deadline_s: float) -> dict[str, str]:
+    """GDAL's HTTP options for a deadline (see :data:`REQUEST_DEADLINE_S`).
+
+    - ``GDAL_HTTP_MAX_RETRY``/``RETRY_DELAY``: 3 retries from 0.5 s (GDAL doubles the delay):
+      a 503, a 429 or a reset before the answer costs about a second, not a new attempt;
+    - ``GDAL_HTTP_LOW_SPEED_TIME``/``LIMIT``: under 1 kB/s for :func:`stall_timeout_s` is a
+      stall; curl measures speed over its last 5 s, so a body that stops after a burst is
+      given up 5 s later than one that never starts. GDAL does not retry these ("Operation too
+      slow"), :func:`read_attempts` does;
+    - ``GDAL_HTTP_CONNECTTIMEOUT``: the stall time; ``GDAL_HTTP_TIMEOUT`` half the deadline,
+      the longest one request may take (a slower link needs a longer deadline).
+    """
+    stall = stall_timeout_s(deadline_s)
+    return {
+        "GDAL_HTTP_MAX_RETRY": "3",
+        "GDAL_HTTP_RETRY_DELAY": "0.5",
+        "GDAL_HTTP_CONNECTTIMEOUT": str(stall),
+        "GDAL_HTTP_LOW_SPEED_TIME": str(stall),
+        "GDAL_HTTP_LOW_SPEED_LIMIT": "1024",
+        "GDAL_HTTP_TIMEOUT": str(max(stall + 1, round(deadline_s / 2))),
+        DEADLINE_OPTION: f"{deadline_s:g}",
+    }
+
 
 #: Defaults for cloud-optimised reads; override per call with ``gdal_options(**overrides)``.
 GDAL_DEFAULTS: dict[str, str] = {
@@ -33,19 +118,20 @@ GDAL_DEFAULTS: dict[str, str] = {
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF,.jp2,.JP2",
     "GDAL_HTTP_MULTIRANGE": "YES",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
-    "GDAL_HTTP_MAX_RETRY": "4",
-    "GDAL_HTTP_RETRY_DELAY": "0.25",
-    "GDAL_HTTP_TIMEOUT": "30",
-    "GDAL_HTTP_CONNECTTIMEOUT": "10",
+    **http_settings(REQUEST_DEADLINE_S),
     "VSI_CACHE": "TRUE",
     "GDAL_NUM_THREADS": "1",
 }
 
 
-def gdal_options(overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """The defaults, updated by ``overrides`` and by ``CLEARCUBE_GDAL_*`` environment
-    variables (e.g. ``CLEARCUBE_GDAL_HTTP_MAX_RETRY=10``)."""
+def gdal_options(
+    overrides: Mapping[str, Any] | None = None, *, deadline_s: float | None = None
+) -> dict[str, str]:
+    """The defaults with the HTTP settings of ``deadline_s`` (default
+    :func:`request_deadline_s`), updated by ``CLEARCUBE_GDAL_*`` environment variables (e.g.
+    ``CLEARCUBE_GDAL_HTTP_MAX_RETRY=10``) and then by ``overrides``."""
     opts = dict(GDAL_DEFAULTS)
+    opts.update(http_settings(request_deadline_s() if deadline_s is None else deadline_s))
     for key, value in os.environ.items():
         if key.startswith("CLEARCUBE_GDAL_"):
             opts[key.removeprefix("CLEARCUBE_")] = value
@@ -153,3 +239,235 @@ def drop_dataset(href: str) -> None:
         return
     for key in [k for k in cache if k[0] == href]:
         cache.pop(key).close()
+
+
+# -- retrying a window read ----------------------------------------------------------------
+
+_REMOTE_PREFIXES = ("/vsicurl", "/vsis3", "/vsigs", "/vsiaz", "/vsiadls", "/vsioss", "/vsiswift")
+_VSI_OF_SCHEME = {
+    "http": "/vsicurl/",
+    "https": "/vsicurl/",
+    "s3": "/vsis3/",
+    "gs": "/vsigs/",
+    "az": "/vsiaz/",
+}
+
+
+def _is_remote(href: str) -> bool:
+    return ("://" in href and not href.startswith("file:")) or href.startswith(_REMOTE_PREFIXES)
+
+
+def _vsi_name(href: str) -> str | None:
+    """The GDAL file name behind ``href`` (what its caches are keyed by)."""
+    if href.startswith("/vsi"):
+        return href
+    scheme = urlsplit(href).scheme
+    prefix = _VSI_OF_SCHEME.get(scheme)
+    if prefix is None:
+        return None
+    return prefix + (href if prefix == "/vsicurl/" else href.split("://", 1)[1])
+
+
+def forget_href(href: str) -> None:
+    """Drop what this process remembers of ``href``: this thread's open handles and GDAL's
+    cached size, blocks and failures of that one URL (other URLs keep theirs)."""
+    drop_dataset(href)
+    name = _vsi_name(href)
+    lib = _libgdal()
+    if name is None or lib is None:
+        return
+    lib.VSICurlPartialClearCache(name.encode())
+
+
+def _vsi_error() -> str:
+    """GDAL's last file-system error of this thread (e.g. the curl error of a reset)."""
+    lib = _libgdal()
+    if lib is None:
+        return ""
+    lib.VSIGetLastErrorMsg.restype = ctypes.c_char_p
+    raw = lib.VSIGetLastErrorMsg()
+    return raw.decode("utf-8", "replace") if raw else ""
+
+
+def _vsi_error_reset() -> None:
+    lib = _libgdal()
+    if lib is not None:
+        lib.VSIErrorReset()
+
+
+def _generic(text: str) -> bool:
+    """rasterio's own wrapper of a failed read, which says nothing about the cause."""
+    return "See previous exception" in text and text.startswith(("Read failed", "Read or write"))
+
+
+def _scrub(text: str, href: str) -> str:
+    """``text`` without ``href``'s query string (signed-URL tokens) or credentials, in any
+    form GDAL quotes it (whole URL, ``/vsicurl/`` name, file name with its query)."""
+    parts = urlsplit(href)
+    text = text.replace(href, scrub_href(href))
+    if parts.query:
+        text = text.replace("?" + parts.query, "")
+    if parts.password:
+        text = text.replace(f"{parts.username}:{parts.password}@", "")
+    return " ".join(text.split())
+
+
+def gdal_cause(exc: BaseException, href: str, vsi_error: str = "") -> str:
+    """GDAL's own messages behind ``exc``, root cause first, on one line and scrubbed.
+
+    rasterio raises "Read failed. See previous exception for details." and chains the GDAL
+    errors (``CPLE_*``) as causes; those say what went wrong (``ZIPDecode:Decoding error``,
+    ``got 0 bytes, expected 113267``, ``HTTP response code: 404``). ``vsi_error`` is GDAL's
+    last file-system error, which names a curl failure the chain may not carry.
+    """
+    found: list[str] = []
+    seen: set[int] = set()
+    err: BaseException | None = exc
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        text = str(err).strip().rstrip(".")
+        if text and not _generic(text):
+            found.append(text)
+        err = err.__cause__
+    if vsi_error:
+        found.append(vsi_error)
+    messages: list[str] = []
+    for text in reversed(found):  # the deepest cause first
+        if any(text in other for other in found if other != text):
+            continue  # "TIFFReadEncodedTile() failed." inside "band 1: IReadBlock failed ..."
+        if text not in messages:
+            messages.append(text)
+    return _scrub("; ".join(messages) or type(exc).__name__, href)[:400]
+
+
+#: curl's words for "nobody listens there": a wrong URL far more often than a restart
+_UNREACHABLE = (
+    "Could not connect to server",
+    "Couldn't connect to server",
+    "Could not resolve host",
+    "Couldn't resolve host",
+)
+
+
+def _permanent(cause: str, exc: BaseException) -> bool:
+    """A failure that no retry can mend: the server refused (4xx but 408/425/429), or
+    nobody listens at the address."""
+    import re
+
+    if any(words in cause for words in _UNREACHABLE):
+        return True
+    for code in re.findall(r"HTTP response code: (\d{3})", cause):
+        if code.startswith("4") and code not in ("408", "425", "429"):
+            return True
+    names = {type(e).__name__ for e in (exc, exc.__cause__) if e is not None}
+    return bool(
+        names
+        & {
+            "CPLE_AWSObjectNotFoundError",
+            "CPLE_AWSAccessDeniedError",
+            "CPLE_AWSBucketNotFoundError",
+            "CPLE_AWSInvalidCredentialsError",
+        }
+    )
+
+
+def _gdal_errors() -> tuple[type[BaseException], ...]:
+    import rasterio.errors
+    from rasterio._err import CPLE_BaseError
+
+    return (rasterio.errors.RasterioError, CPLE_BaseError)
+
+
+#: First pause between two attempts of a read, doubled each time (up to 4 s), with jitter so
+#: that many workers hitting one server do not retry in step.
+RETRY_BACKOFF_S = 0.25
+
+
+class ReadAttempt:
+    """One attempt of a read; see :func:`read_attempts`."""
+
+    def __init__(self, retry: _Retry) -> None:
+        self._retry = retry
+
+    def __enter__(self) -> ReadAttempt:
+        _vsi_error_reset()
+        self._started = time.monotonic()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if exc is None:
+            self._retry.done = True
+            return False
+        if not isinstance(exc, _gdal_errors()):
+            return False  # not a read failure: a bug, an interrupt
+        self._retry.failed(exc, time.monotonic() - self._started)  # raises when giving up
+        return True
+
+
+class _Retry:
+    def __init__(self, href: str, deadline_s: float, stall_s: float, label: str) -> None:
+        self.href = href
+        self.deadline_s = deadline_s
+        self.stall_s = stall_s
+        self.label = label
+        self.start = time.monotonic()
+        self.attempts = 0
+        self.delay_s = 0.0
+        self.done = False
+
+    def failed(self, exc: BaseException, took_s: float) -> None:
+        self.attempts += 1
+        cause = gdal_cause(exc, self.href, _vsi_error())
+        if took_s >= self.stall_s:
+            # GDAL reports a stalled header read as "not recognized as being in a supported
+            # file format" and keeps curl's "Operation too slow" to its debug output
+            cause += f"; the attempt ran {took_s:.1f} s, past the {self.stall_s:g} s stall limit"
+        forget_href(self.href)  # the next attempt fetches afresh, not GDAL's cached failure
+        elapsed = time.monotonic() - self.start
+        base = min(RETRY_BACKOFF_S * 2 ** (self.attempts - 1), 4.0)
+        self.delay_s = base * random.uniform(0.5, 1.0)
+        if (
+            not _is_remote(self.href)
+            or _permanent(cause, exc)
+            # another attempt like this one would end past the deadline
+            or elapsed + self.delay_s + took_s > self.deadline_s
+        ):
+            tries = f"{self.attempts} attempt{'s' if self.attempts > 1 else ''}"
+            raise AssetReadError(
+                f"{self.label}: cannot read {scrub_href(self.href)}: {cause} ({tries} in "
+                f"{elapsed:.1f} s); check the URL and the server, or exclude the item",
+                cause=f"{cause} ({tries} in {elapsed:.1f} s)",
+            ) from None
+
+
+def read_attempts(href: str, options: Mapping[str, str], *, label: str) -> Iterator[ReadAttempt]:
+    """Attempts of "open + read a window" of ``href``, for a ``for``/``with`` loop::
+
+        for attempt in read_attempts(href, options, label=item_id):
+            with attempt, rio_env(options):
+                data = open_dataset(href).read(1, window=window)
+
+    A GDAL error inside an attempt drops this thread's handles and GDAL's cache of that URL
+    (:func:`forget_href`) and, for a remote href, tries again after a growing pause while
+    another attempt still fits in the deadline carried by ``options`` (:data:`DEADLINE_OPTION`,
+    else :func:`request_deadline_s`). A transient fault (reset, truncated or stalled body,
+    corrupt tile bytes, a 503 past GDAL's own retries) thus gives the pixels of a clean read;
+    a persistent one, a refusal (404, 403) or an address where nobody listens at once, or a
+    local file raise
+    :class:`~clearcube.errors.AssetReadError` naming ``label``, the scrubbed href and GDAL's
+    own cause. The loop ends after the first attempt that succeeds.
+    """
+    raw = options.get(DEADLINE_OPTION)
+    deadline = float(raw) if raw else request_deadline_s()
+    stall = float(options.get("GDAL_HTTP_LOW_SPEED_TIME") or stall_timeout_s(deadline))
+    retry = _Retry(href, deadline, stall, label)
+    while True:
+        yield ReadAttempt(retry)
+        if retry.done:
+            return
+        time.sleep(retry.delay_s)

@@ -62,7 +62,13 @@ def test_server_error_fails_loudly_naming_the_file(http_item, nginx):
     with pytest.raises(
         AssetReadError, match=r"^T22: cannot read http://127\.0\.0\.1:\d+/down/T22\.tif"
     ) as exc:
-        read("native", down, GDAL_HTTP_MAX_RETRY="1", GDAL_HTTP_RETRY_DELAY="0.01").compute()
+        read(
+            "native",
+            down,
+            GDAL_HTTP_MAX_RETRY="1",
+            GDAL_HTTP_RETRY_DELAY="0.01",
+            CLEARCUBE_REQUEST_DEADLINE_S="1",  # the read is retried within this deadline
+        ).compute()
     assert "\n" not in str(exc.value)
 
 
@@ -72,6 +78,6 @@ def test_signed_url_token_never_reaches_the_error(http_item, nginx):
     signed.assets["scl"].href = f"{nginx.url}/down/T22.tif?sig=SECRET-TOKEN&se=2030"
     clear_vsicurl_cache()
     with pytest.raises(AssetReadError) as exc:
-        read("native", signed, GDAL_HTTP_MAX_RETRY="0").compute()
+        read("native", signed, GDAL_HTTP_MAX_RETRY="0", CLEARCUBE_REQUEST_DEADLINE_S="1").compute()
     assert "SECRET" not in str(exc.value)
     assert "sig=" not in str(exc.value)

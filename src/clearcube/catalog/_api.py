@@ -2,20 +2,91 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
+import requests
+from pystac_client.exceptions import APIError
+from pystac_client.stac_api_io import StacApiIO
+
 from ..errors import CatalogError, scrub_href, scrub_message
 from ._filters import Filters
+from ._http import TRANSIENT_STATUS, Refused, RequestFailed, Transient, with_retries
+
+
+class _RetryingIO(StacApiIO):
+    """pystac-client's I/O with every request (landing page, conformance, each page of
+    results) retried within the request deadline (see ``_http.py``).
+
+    The retries are ours, not a urllib3 ``Retry`` on the session: urllib3 sees only what
+    happens before the response headers, so a body cut short or stalled (raised later, as
+    requests reads it) and an overall time limit are out of its reach; one loop covers all.
+    """
+
+    def __init__(self, deadline_s: float | None = None) -> None:
+        super().__init__(max_retries=None)
+        self.deadline_s = deadline_s
+
+    def request(
+        self,
+        href: str,
+        method: str | None = None,
+        headers: dict[str, str] | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> str:
+        if (method or "GET").upper() not in ("GET", "HEAD", "POST"):
+            # transactions are not idempotent; clearcube only searches (GET or POST)
+            return str(super().request(href, method, headers, parameters))
+
+        def attempt(stall_s: float) -> str:
+            self.timeout = (stall_s, stall_s)  # connect, and silence between two reads
+            try:
+                text = str(super(_RetryingIO, self).request(href, method, headers, parameters))
+            except APIError as exc:
+                raise _classify(exc, stall_s) from None
+            try:
+                json.loads(text)
+            except ValueError as exc:
+                # a body cut short without Content-Length shows only as broken JSON
+                raise Transient(f"not valid JSON ({exc})") from None
+            return text
+
+        return with_retries(href, attempt, deadline_s=self.deadline_s)
+
+
+def _classify(exc: APIError, stall_s: float) -> Transient | Refused:
+    status = getattr(exc, "status_code", None)
+    if status is not None:
+        if status in TRANSIENT_STATUS:
+            return Transient(f"HTTP {status}")
+        return Refused(f"HTTP {status}: {' '.join(str(exc).split())[:160]}")
+    # pystac-client wraps the requests exception it caught (our __context__); a timeout
+    # while the body is read comes as a ConnectionError that says "Read timed out"
+    inner = exc.__context__
+    text = str(inner)
+    if "Connection refused" in text or "Failed to resolve" in text:
+        return Refused("connection refused" if "refused" in text else "unknown host")
+    if isinstance(inner, requests.exceptions.Timeout) or "timed out" in text:
+        return Transient(f"no data for {stall_s:g} s (stalled)")
+    if isinstance(inner, requests.exceptions.RequestException | UnicodeDecodeError):
+        return Transient(f"{type(inner).__name__}: {' '.join(str(inner).split())[:160]}")
+    return Refused(f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}")
 
 
 def search_api(url: str, f: Filters, *, modifier: Any = None) -> Iterator[Any]:
     """pystac Items matching ``f``; an antimeridian box is searched as its two halves."""
     import pystac_client
-    import requests
 
     try:
-        client = pystac_client.Client.open(url, modifier=modifier, timeout=30)
+        client = pystac_client.Client.open(url, modifier=modifier, stac_io=_RetryingIO())
+    except RequestFailed as exc:
+        raise CatalogError(
+            f"cannot reach the STAC API at {scrub_href(url)}: {exc.cause} ({exc.tries}); "
+            "check the URL and your network"
+        ) from None
+    except CatalogError:
+        raise
     except (
         requests.exceptions.RequestException,
         pystac_client.exceptions.APIError,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -17,13 +16,13 @@ from urllib.parse import urljoin
 
 from ..errors import CatalogError, ItemError, scrub_href
 from ._filters import Filters
+from ._http import get_json
 
 
 def _read_json(href: str) -> Any:
+    if href.startswith(("http://", "https://")):
+        return get_json(href)  # retried within the request deadline; CatalogError after
     try:
-        if href.startswith(("http://", "https://")):
-            with urllib.request.urlopen(href, timeout=30) as resp:
-                return json.loads(resp.read())
         with open(href, encoding="utf-8") as fh:
             return json.load(fh)
     except FileNotFoundError:

@@ -26,9 +26,9 @@ import numpy.typing as npt
 from affine import Affine
 
 from ..config import MaskConfig
-from ..errors import AssetReadError, ConfigError, root_cause, scrub_href
+from ..errors import ConfigError
 from ..flags import FLAG_DTYPE, Flag
-from ..gdal_env import drop_dataset, open_dataset, rio_env
+from ..gdal_env import open_dataset, read_attempts, rio_env
 from ..sensors import Encoding, decode_block
 from ._base import ChunkGrid, Source
 from .placement import source_pixel_index
@@ -217,7 +217,6 @@ def _read_row(
     remote COG is fetched with one request per source block row, so a row of n chunks costs n
     times fewer round trips.
     """
-    import rasterio.errors
     from rasterio.windows import Window
 
     if decode is not None and decode[0].fill is not None:
@@ -227,8 +226,9 @@ def _read_row(
         outs = [np.full((1, *g.shape_yx), Flag.NODATA, dtype=FLAG_DTYPE) for g in grids]
     else:
         outs = [np.full((1, *g.shape_yx), fill, dtype=dtype) for g in grids]
-    try:
-        with rio_env(dict(gdal)):
+    # transient faults (a cut, stalled or corrupt body) are retried afresh within the deadline
+    for attempt in read_attempts(href, dict(gdal), label=item_id):
+        with attempt, rio_env(dict(gdal)):
             ds = open_dataset(href, None, gdal)
             crs = ds.crs.to_string() if ds.crs is not None else ""
             level = _overview_level(ds, crs, grids[0])
@@ -244,14 +244,6 @@ def _read_row(
             c0, c1 = min(p.col0 for p in used), max(p.col1 for p in used)
             data = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
             tagged = ds.nodata
-    except rasterio.errors.RasterioError as exc:
-        drop_dataset(href)
-        reason = root_cause(exc, href)
-        raise AssetReadError(
-            f"{item_id}: cannot read {scrub_href(href)}: {reason}; check the URL and the "
-            "server, or exclude the item",
-            cause=reason,
-        ) from None
     data = nodata_as_fill(data, (tagged, nodata), fill)
     for k, place in enumerate(places):
         if place is None:

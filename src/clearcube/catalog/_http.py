@@ -1,0 +1,168 @@
+"""Catalog HTTP requests retried with backoff inside one deadline.
+
+Every catalog request (a static catalog, collection or item file, a STAC API landing page,
+a page of search results) gets the deadline of :data:`clearcube.gdal_env.REQUEST_DEADLINE_S`
+(``CLEARCUBE_REQUEST_DEADLINE_S`` changes it): 429 and 5xx answers, connections reset,
+bodies cut short and stalls (no byte for :func:`~clearcube.gdal_env.stall_timeout_s`) are
+retried after a growing pause while another attempt like the last one still ends within it;
+then, or at once for a refusal (other 4xx, a refused connection, an unknown host), a one-line
+:class:`CatalogError` names the scrubbed URL and the cause. The deadline bounds when the last
+attempt may start and a stall ends an attempt, so a stalled server fails within the deadline
+and a stall time or two.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..errors import CatalogError, scrub_href
+from ..gdal_env import request_deadline_s, stall_timeout_s
+
+T = TypeVar("T")
+
+#: HTTP statuses worth another attempt: overload, rate limits, gateway trouble
+TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+#: First pause between attempts, doubled each time (up to 4 s), with jitter.
+BACKOFF_S = 0.25
+
+
+class Transient(Exception):
+    """One attempt failed in a way another attempt may not; ``cause`` says how."""
+
+    def __init__(self, cause: str, retry_after_s: float | None = None) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.retry_after_s = retry_after_s
+
+
+class Refused(Exception):
+    """A failure no retry can change: the server answered a 4xx (but 408/425/429), or
+    nobody listens at the address (connection refused, unknown host: a wrong URL far more
+    often than a restart)."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
+class RequestFailed(CatalogError):
+    """A catalog request that failed for good, after ``attempts`` in ``took_s`` seconds."""
+
+    def __init__(self, url: str, cause: str, attempts: int, took_s: float) -> None:
+        self.url = scrub_href(url)
+        self.cause = cause
+        self.attempts = attempts
+        self.took_s = took_s
+        super().__init__(
+            f"cannot read {self.url}: {cause} ({self.tries}); check the URL, or retry when "
+            "the server is back"
+        )
+
+    @property
+    def tries(self) -> str:
+        """``"3 attempts in 4.2 s"``."""
+        plural = "s" if self.attempts > 1 else ""
+        return f"{self.attempts} attempt{plural} in {self.took_s:.1f} s"
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """A ``Retry-After`` header in seconds (the HTTP-date form is ignored)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def with_retries(url: str, attempt: Callable[[float], T], *, deadline_s: float | None = None) -> T:
+    """``attempt(timeout_s)`` until it returns, retrying :class:`Transient` failures.
+
+    ``timeout_s`` is the stall time the attempt must use for its connection and each read.
+    After the last attempt (see the module docstring) a :class:`Refused` or
+    :class:`Transient` becomes a one-line :class:`RequestFailed` (a :class:`CatalogError`).
+    """
+    deadline = request_deadline_s() if deadline_s is None else deadline_s
+    stall = float(stall_timeout_s(deadline))
+    start = time.monotonic()
+    attempts = 0
+    while True:
+        attempts += 1
+        began = time.monotonic()
+        try:
+            return attempt(stall)
+        except Refused as exc:
+            cause = exc.cause
+            give_up = True
+            pause = 0.0
+        except Transient as exc:
+            cause = exc.cause
+            pause = min(BACKOFF_S * 2 ** (attempts - 1), 4.0) * random.uniform(0.5, 1.0)
+            if exc.retry_after_s is not None:
+                pause = max(pause, exc.retry_after_s)
+            now = time.monotonic()
+            give_up = now - start + pause + (now - began) > deadline
+        if give_up:
+            raise RequestFailed(url, cause, attempts, time.monotonic() - start) from None
+        time.sleep(pause)
+
+
+def _read_body(resp: http.client.HTTPResponse, stall_s: float) -> bytes:
+    """The whole body, or :class:`Transient` if it is cut short or stalls."""
+    try:
+        return resp.read()
+    except http.client.IncompleteRead as exc:
+        raise Transient(
+            f"body cut short ({len(exc.partial)} of {len(exc.partial) + (exc.expected or 0)} bytes)"
+        ) from None
+    except TimeoutError:
+        raise Transient(f"no data for {stall_s:g} s (stalled)") from None
+    except OSError as exc:
+        raise Transient(f"connection lost while reading ({exc})") from None
+
+
+def get_json(url: str, *, deadline_s: float | None = None) -> Any:
+    """The JSON document at ``url`` (http or https), retried as the module says."""
+
+    def attempt(stall_s: float) -> Any:
+        request = urllib.request.Request(url, headers={"Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=stall_s) as resp:
+                body = _read_body(resp, stall_s)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            if exc.code in TRANSIENT_STATUS:
+                raise Transient(
+                    f"HTTP {exc.code}", retry_after_s(exc.headers.get("Retry-After"))
+                ) from None
+            raise Refused(f"HTTP {exc.code} {exc.reason}") from None
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            if isinstance(reason, ConnectionRefusedError):
+                raise Refused("connection refused") from None
+            if isinstance(reason, socket.gaierror):
+                raise Refused(f"unknown host ({reason})") from None
+            if isinstance(reason, TimeoutError):
+                raise Transient(f"no answer within {stall_s:g} s") from None
+            raise Transient(f"cannot connect ({reason})") from None
+        except TimeoutError:
+            raise Transient(f"no answer within {stall_s:g} s") from None
+        except (http.client.HTTPException, OSError) as exc:
+            # RemoteDisconnected (a reset or close before the answer), BadStatusLine, ...
+            raise Transient(f"connection lost ({type(exc).__name__}: {exc})") from None
+        try:
+            return json.loads(body)
+        except json.JSONDecodeError as exc:
+            # without Content-Length a cut body is only seen as broken JSON: one more try
+            raise Transient(f"not valid JSON ({exc.msg} at byte {exc.pos})") from None
+
+    return with_retries(url, attempt, deadline_s=deadline_s)
