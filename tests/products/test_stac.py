@@ -247,7 +247,7 @@ def test_composites_carry_their_own_period_scenes_and_sources(demo_run):
     assert len([link for link in cube["links"] if link["rel"] == "derived_from"]) == len(slices)
 
 
-def test_cog_assets_declare_raster_bands_as_the_files_do(demo_run):
+def test_cog_assets_declare_grid_and_raster_bands_as_the_files_do(demo_run):
     checked = 0
     for item in run_items(demo_run).values():
         for key, asset in item["assets"].items():
@@ -269,9 +269,10 @@ def test_cog_assets_declare_raster_bands_as_the_files_do(demo_run):
                     else:
                         assert band["nodata"] == nodata
                 t = src.transform
-                assert item["properties"]["proj:transform"] == [t.a, t.b, t.c, t.d, t.e, t.f]
-                assert item["properties"]["proj:shape"] == [src.height, src.width]
-                assert item["properties"]["proj:code"] == f"EPSG:{src.crs.to_epsg()}"
+                for where in (item["properties"], asset):
+                    assert where["proj:transform"] == [t.a, t.b, t.c, t.d, t.e, t.f]
+                    assert where["proj:shape"] == [src.height, src.width]
+                    assert where["proj:code"] == f"EPSG:{src.crs.to_epsg()}"
             if key == "reflectance":
                 assert bands[0]["nodata"] == "nan"
                 assert [b["name"] for b in asset["eo:bands"]] == ["red", "nir"]

@@ -6,10 +6,10 @@ Items (STAC 1.1, under ``stac/``):
   config, the report), the evidence of every scene and plan-stage fallback, and a
   ``derived_from`` link to every source item;
 - ``masked-cube``: the Zarr cube on the output grid, the evidence of its slices;
-- ``composite-<period>``: the period's reflectance and clear-count COGs (``raster:bands`` read
-  from the files, ``eo:bands``), ``datetime: null`` with the period's own start and end, the
-  count and the evidence of the scenes that went into it, and ``derived_from`` links to those
-  scenes only.
+- ``composite-<period>``: the period's reflectance and clear-count COGs (``proj:`` grid and
+  ``raster:bands`` read from the files, ``eo:bands``), ``datetime: null`` with the period's
+  own start and end, the count and the evidence of the scenes that went into it, and
+  ``derived_from`` links to those scenes only.
 
 Every ``derived_from`` link is relative, to the source item's snapshot in the run folder
 (:mod:`clearcube.products.sources`), so the folder can be moved and bundled. Every asset
@@ -144,12 +144,21 @@ def _asset(
     return out
 
 
-def _raster_bands(path: Path) -> list[dict[str, Any]]:
-    """``raster:bands`` of a GeoTIFF as the file itself declares them."""
+def _raster_fields(path: Path) -> dict[str, Any]:
+    """``proj:`` grid and ``raster:bands`` of a GeoTIFF as the file itself declares them."""
     import rasterio
 
     bands = []
     with rasterio.open(path) as src:
+        t = src.transform
+        epsg = src.crs.to_epsg() if src.crs is not None else None
+        grid = {
+            "proj:code": f"EPSG:{epsg}" if epsg else None,
+            "proj:shape": [src.height, src.width],
+            "proj:transform": [t.a, t.b, t.c, t.d, t.e, t.f],
+        }
+        if epsg is None and src.crs is not None:
+            grid["proj:wkt2"] = src.crs.to_wkt()
         for i in range(src.count):
             band: dict[str, Any] = {
                 "data_type": src.dtypes[i],
@@ -167,7 +176,7 @@ def _raster_bands(path: Path) -> list[dict[str, Any]]:
                 else:
                     band["nodata"] = int(value) if value.is_integer() else value
             bands.append(band)
-    return bands
+    return {**grid, "raster:bands": bands}
 
 
 def _eo_bands(names: Sequence[str]) -> list[dict[str, Any]]:
@@ -345,7 +354,8 @@ def _items(layout: RunLayout, outcome: Outcome, written: Written) -> list[dict[s
                 description="Zarr v3: flags, clear, reflectance of the used scenes; per-time "
                 "coordinates carry each scene's evidence. Checksum over the store's files "
                 "(sorted relative paths and contents), as the audit trail records it",
-            ),
+            )
+            | grid,
         },
         _derived_from(sources.get((m.id, m.collection)) for m in planned.scenes),
     )
@@ -360,10 +370,9 @@ def _items(layout: RunLayout, outcome: Outcome, written: Written) -> list[dict[s
             ["data", "reflectance"],
             f"{cfg.composite.method} of clear {', '.join(bands)}",
         )
-        reflectance["eo:bands"] = _eo_bands(bands)
-        reflectance["raster:bands"] = _raster_bands(c.reflectance)
+        reflectance.update(_raster_fields(c.reflectance), **{"eo:bands": _eo_bands(bands)})
         count = _asset(layout, c.clear_count, COG, ["data"], "clear observations per pixel")
-        count["raster:bands"] = _raster_bands(c.clear_count)
+        count.update(_raster_fields(c.clear_count))
         out.append(
             item(
                 f"composite-{c.label}",
