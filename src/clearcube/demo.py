@@ -5,10 +5,11 @@ Brazil, straddling the UTM 21S/22S boundary at 54 W: two overlapping Sentinel-2 
 (EPSG:32721 and EPSG:32722; SCL at 20 m, red and nir at 10 m) on five dates from 2021 to 2024
 (processing baselines 03.01 to 05.10, so the 2022 reflectance offset is exercised) and three
 Landsat 8/9 Collection 2 L2 scenes (QA_PIXEL, red, nir08 at 30 m) in EPSG:32622 with negative
-northings, as USGS writes southern scenes. Items follow Earth Search v1 (raster:bands, proj:,
-``earthsearch:boa_offset_applied``) except the 2021 Sentinel-2 date, which follows Planetary
-Computer (B04/B08/SCL, no raster fields). Each scene has a no-data edge (the swath edge of one
-tile, the tilted Landsat footprint). ``truth/`` holds where the clouds really are.
+northings, as USGS writes southern scenes. Items follow Earth Search v1 (STAC 1.0.0 with
+raster:bands, projection v1.1.0's ``proj:epsg``, ``earthsearch:boa_offset_applied``) except
+the 2021 Sentinel-2 date, which follows Planetary Computer (B04/B08/SCL, no raster fields).
+Each scene has a no-data edge (the swath edge of one tile, the tilted Landsat footprint).
+``truth/`` holds where the clouds really are.
 
 The Sentinel-2 pixels are in the state the items declare, as on Earth Search: the 2022 date
 (baseline 04.00, ``earthsearch:boa_offset_applied: false``) keeps ESA's DNs (BOA_ADD_OFFSET
@@ -223,7 +224,6 @@ def _s2_items(out: Path, scale: int, qa_only: bool) -> list[dict[str, Any]]:
                 "instruments": ["msi"],
                 "eo:cloud_cover": cloud_pct,
                 "proj:epsg": epsg,
-                "proj:code": crs,
                 "view:sun_azimuth": az,
                 "view:sun_elevation": el,
                 "s2:processing_baseline": baseline,
@@ -376,7 +376,6 @@ def _landsat_items(out: Path, scale: int, qa_only: bool) -> list[dict[str, Any]]
             "landsat:collection_category": "T1",
             "landsat:collection_number": "02",
             "proj:epsg": 32622,
-            "proj:code": crs,
             "proj:shape": [px, px],
             "proj:transform": [t30.a, t30.b, t30.c, t30.d, t30.e, t30.f],
             "view:sun_azimuth": az,

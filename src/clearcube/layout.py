@@ -84,6 +84,16 @@ class RunLayout:
         """One output STAC item."""
         return self.stac / f"{item_id}.json"
 
+    @property
+    def source_items(self) -> Path:
+        """The folder of the source items' JSON as the run read them (the targets of the
+        output STAC's ``derived_from`` links), so the run folder is self-contained."""
+        return self.root / "source-items"
+
+    def source_item(self, name: str) -> Path:
+        """One source item's snapshot (``source-items/<name>.json``)."""
+        return self.source_items / f"{name}.json"
+
     def rel(self, path: Path) -> str:
         """``path`` relative to the run folder, with forward slashes (as recorded)."""
         return path.relative_to(self.root).as_posix()

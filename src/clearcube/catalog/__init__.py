@@ -14,7 +14,16 @@ from .providers import PROVIDERS, Provider, get_provider, modifier_for
 if TYPE_CHECKING:
     from ..runconfig import SearchOptions
 
-__all__ = ["PROVIDERS", "Found", "Provider", "find", "item_digest", "search"]
+__all__ = [
+    "PROVIDERS",
+    "Found",
+    "Provider",
+    "canonical_json",
+    "find",
+    "item_digest",
+    "item_json",
+    "search",
+]
 
 
 def _is_static(source: str) -> bool:
@@ -155,13 +164,35 @@ def find(options: SearchOptions) -> Found:
         raise CatalogError(
             f"the search of {options.source} found no items; widen the bbox, dates or max_cloud"
         )
-    return Found(options, tuple(items), tuple(item_digest(i.to_dict()) for i in items))
+    return Found(options, tuple(items), tuple(item_digest(item_json(i)) for i in items))
 
 
-def item_digest(data: Mapping[str, Any]) -> str:
-    """SHA-256 of an item's canonical JSON (sorted keys, no spaces)."""
-    import hashlib
+def item_json(item: Any) -> dict[str, Any] | None:
+    """An item's JSON as the run read it (a pystac Item: with its self link, hrefs as stored),
+    or None when it has none."""
+    if isinstance(item, Mapping):
+        return dict(item)
+    to_dict = getattr(item, "to_dict", None)
+    if to_dict is None:
+        return None
+    try:
+        out = to_dict(include_self_link=True, transform_hrefs=False)
+    except Exception:  # a malformed pystac object: the plan stage records it
+        return None
+    return out if isinstance(out, dict) else None
+
+
+def canonical_json(data: Any) -> str:
+    """The canonical text of a JSON value (sorted keys, no whitespace): what digests hash."""
     import json
 
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def item_digest(data: Mapping[str, Any] | None) -> str:
+    """SHA-256 of an item's canonical JSON (empty for an item without JSON)."""
+    import hashlib
+
+    if data is None:
+        return ""
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()

@@ -1,180 +1,441 @@
-"""The run's output STAC catalog: one item per product, with processing metadata, checksums and
-links to the source items it was derived from."""
+"""The run's output STAC: a Collection (``catalog.json``) of one item per product.
+
+Items (STAC 1.1, under ``stac/``):
+
+- ``run``: the run's records as assets (the scene table, the review queue, the audit trail, the
+  config, the report), the evidence of every scene and plan-stage fallback, and a
+  ``derived_from`` link to every source item;
+- ``masked-cube``: the Zarr cube on the output grid, the evidence of its slices;
+- ``composite-<period>``: the period's reflectance and clear-count COGs (``proj:`` grid and
+  ``raster:bands`` read from the files, ``eo:bands``), ``datetime: null`` with the period's
+  own start and end, the count and the evidence of the scenes that went into it, and
+  ``derived_from`` links to those scenes only.
+
+Every ``derived_from`` link is relative, to the source item's snapshot in the run folder
+(:mod:`clearcube.products.sources`), so the folder can be moved and bundled. Every asset
+carries ``file:checksum`` (SHA-256 multihash, as the audit trail records it) except the audit
+trail itself: it is finished after the STAC is written (its records hold the STAC files'
+checksums and its end record the catalog's), and ``clearcube verify`` checks its hash chain.
+clearcube's own fields are under the ``clearcube:`` prefix; the extensions each object declares
+are exactly those whose fields it uses.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import scrub_href
+from ..bands import BANDS
 from ..layout import RunLayout
 from ._files import atomic_path, multihash_sha256
+from .evidence import SCENE_FIELDS, evidence_columns
+from .sources import SourceSnapshot, write_snapshot
+from .tables import plain
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..outcome import Outcome
     from .publish import Publisher
     from .writers import Written
 
-__all__ = ["write_catalog", "write_stac"]
+__all__ = ["COG", "EXTENSIONS", "STAC_VERSION", "write_stac"]
 
+STAC_VERSION = "1.1.0"
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
+NDJSON = "application/x-ndjson"
 
-_EXTENSIONS = [
-    "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
-    "https://stac-extensions.github.io/file/v2.1.0/schema.json",
-    "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
-]
+#: The schema of each extension the output STAC uses, by field prefix.
+EXTENSIONS = {
+    "eo": "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+    "file": "https://stac-extensions.github.io/file/v2.1.0/schema.json",
+    "processing": "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
+    "proj": "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
+    "raster": "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+}
 
-
-def _bbox_geometry(bbox: Sequence[float]) -> dict[str, Any]:
-    w, s, e, n = bbox
-    return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+_LINEAGE = (
+    "clearcube run: search, QA decoding to sensor-neutral flags, dilation, cloud fractions "
+    "over valid pixels, routing, reflectance of the used scenes, composites"
+)
+# eo:bands common names; HLS S30's broad B08 is a near-infrared band too
+_COMMON = {"nir_broad": "nir"}
 
 
 def write_stac(layout: RunLayout, outcome: Outcome, written: Written, publisher: Publisher) -> Path:
-    """Write the run's output STAC (catalog and one item per product) and record its files."""
-    path = write_catalog(layout, **_catalog_products(layout, outcome, written))
-    for item in sorted(layout.stac.glob("*.json")):
-        publisher.record(item)
+    """Write the source items' snapshots, one item per product and the Collection
+    (``catalog.json``); every file but the Collection is published (and recorded), the
+    Collection's checksum goes into the audit trail's end record."""
+    for snapshot in written.sources.values():
+        publisher.publish(snapshot.path, partial(_snapshot, snapshot=snapshot))
+    items = _items(layout, outcome, written)
+    for item in items:
+        publisher.publish(layout.stac_item(item["id"]), partial(_dump, obj=item))
+    collection = _collection(outcome, items)
+    _dump(layout.catalog, collection)
+    return layout.catalog
+
+
+def _snapshot(path: Path, *, snapshot: SourceSnapshot) -> Path:
+    return write_snapshot(path, snapshot)
+
+
+def _dump(path: Path, obj: Mapping[str, Any]) -> Path:
+    # allow_nan=False: NaN is not JSON; a missing number is null
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1, allow_nan=False) + "\n")
     return path
 
 
-def _catalog_products(layout: RunLayout, outcome: Outcome, written: Written) -> dict[str, Any]:
-    """The keyword arguments of :func:`write_catalog` for a run's products."""
+def _collection_id(run_id: str) -> str:
+    return f"clearcube-run-{run_id}"
+
+
+def _iso(value: Any) -> str:
+    """A naive-UTC time (numpy, pandas, ISO text) as ISO 8601 with ``Z``, to the second."""
+    import numpy as np
+
+    return str(np.datetime64(value, "s")) + "Z"
+
+
+def _extensions(obj: Mapping[str, Any]) -> list[str]:
+    """The schemas of the extensions whose fields ``obj`` (an item) uses."""
+    used: set[str] = set()
+
+    def scan(fields: Iterable[str]) -> None:
+        for key in fields:
+            prefix = key.split(":", 1)[0] if ":" in key else ""
+            if prefix in EXTENSIONS:
+                used.add(EXTENSIONS[prefix])
+
+    scan(obj.get("properties", {}))
+    for asset in obj.get("assets", {}).values():
+        scan(asset)
+    return sorted(used)
+
+
+def _asset(
+    layout: RunLayout,
+    path: Path,
+    media: str,
+    roles: Sequence[str],
+    title: str,
+    *,
+    description: str | None = None,
+    checksum: bool = True,
+) -> dict[str, Any]:
+    """An asset of an item under ``stac/``: its href is relative to the item's file."""
+    out: dict[str, Any] = {
+        "href": f"../{layout.rel(path)}",
+        "type": media,
+        "roles": list(roles),
+        "title": title,
+    }
+    if description is not None:
+        out["description"] = description
+    if checksum:
+        out["file:checksum"] = multihash_sha256(path)
+        if path.is_file():
+            out["file:size"] = path.stat().st_size
+    return out
+
+
+def _raster_fields(path: Path) -> dict[str, Any]:
+    """``proj:`` grid and ``raster:bands`` of a GeoTIFF as the file itself declares them."""
+    import rasterio
+
+    bands = []
+    with rasterio.open(path) as src:
+        t = src.transform
+        epsg = src.crs.to_epsg() if src.crs is not None else None
+        grid = {
+            "proj:code": f"EPSG:{epsg}" if epsg else None,
+            "proj:shape": [src.height, src.width],
+            "proj:transform": [t.a, t.b, t.c, t.d, t.e, t.f],
+        }
+        if epsg is None and src.crs is not None:
+            grid["proj:wkt2"] = src.crs.to_wkt()
+        for i in range(src.count):
+            band: dict[str, Any] = {
+                "data_type": src.dtypes[i],
+                "scale": float(src.scales[i]),
+                "offset": float(src.offsets[i]),
+                "spatial_resolution": float(abs(src.res[0])),
+            }
+            nodata = src.nodatavals[i]
+            if nodata is not None:
+                value = float(nodata)
+                if math.isnan(value):
+                    band["nodata"] = "nan"
+                elif math.isinf(value):
+                    band["nodata"] = "inf" if value > 0 else "-inf"
+                else:
+                    band["nodata"] = int(value) if value.is_integer() else value
+            bands.append(band)
+    return {**grid, "raster:bands": bands}
+
+
+def _eo_bands(names: Sequence[str]) -> list[dict[str, Any]]:
+    centre = {b.name: b.centre_nm for b in BANDS}
+    return [
+        {
+            "name": name,
+            "common_name": _COMMON.get(name, name),
+            "center_wavelength": round(centre[name] / 1000, 4),
+        }
+        for name in names
+    ]
+
+
+def _records(frame: pd.DataFrame, rows: Sequence[int], bands: Sequence[str]) -> list[Any]:
+    """The evidence of the scene table's ``rows``, JSON-ready (unknown values as null)."""
+    import pandas as pd
+
+    names = (*SCENE_FIELDS, *evidence_columns(bands))
+    out = []
+    for i in rows:
+        record: dict[str, Any] = {}
+        for name in names:
+            value = frame[name].iloc[i] if name in frame else None
+            if name == "time":
+                value = None if value is None or pd.isna(value) else _iso(value)
+            else:
+                value = plain(value)
+            record[name] = None if value == "" else value
+        out.append(record)
+    return out
+
+
+def _derived_from(snapshots: Iterable[SourceSnapshot | None]) -> list[dict[str, Any]]:
+    seen: dict[str, SourceSnapshot] = {}
+    for snapshot in snapshots:
+        if snapshot is not None:
+            seen.setdefault(snapshot.href, snapshot)
+    return [
+        {
+            "rel": "derived_from",
+            "href": f"../{s.href}",
+            "type": "application/geo+json",
+            "title": s.id,
+        }
+        for s in seen.values()
+    ]
+
+
+def _items(layout: RunLayout, outcome: Outcome, written: Written) -> list[dict[str, Any]]:
+    """The output items of a run, in catalog order: run, masked-cube, composites."""
     from .. import __version__
 
     cfg, planned = outcome.config, outcome.planned
-    composites, bands = written.composites, written.bands
-
-    def asset(path: Path, media: str, role: str, title: str | None = None) -> dict[str, Any]:
-        out = {
-            "href": layout.rel(path),
-            "type": media,
-            "roles": [role],
-            "checksum": multihash_sha256(path),
-        }
-        if title is not None:
-            out["title"] = title
-        return out
-
-    used_times = [s.time for s in planned.slices]
-    products: dict[str, dict[str, Any]] = {
-        "masked-cube": {
-            "assets": {
-                "cube": asset(layout.cube, "application/vnd+zarr", "data"),
-                "scenes": asset(layout.scenes, "text/csv", "metadata"),
-                "report": asset(layout.report, "text/html", "overview"),
-            },
-            "properties": {"clearcube:scenes": len(planned.slices)},
-        }
+    frame, bands, sources = written.scenes, written.bands, written.sources
+    digest = cfg.digest()
+    run_id = digest[:12]
+    geobox = planned.geobox
+    # the grid's four corners in lon/lat (no densified edges: the grid is small next to the
+    # curvature of its CRS)
+    extent = geobox.extent.to_crs("EPSG:4326", resolution=math.inf)
+    bbox = [round(float(v), 7) for v in extent.boundingbox]
+    ring = [[round(float(x), 7), round(float(y), 7)] for x, y in extent.exterior.coords]
+    geometry = {"type": "Polygon", "coordinates": [ring]}
+    a = geobox.affine
+    grid = {
+        "proj:code": planned.crs,
+        "proj:shape": [int(geobox.shape.y), int(geobox.shape.x)],
+        "proj:transform": [a.a, a.b, a.c, a.d, a.e, a.f],
+        "proj:bbox": [float(v) for v in geobox.extent.boundingbox],
     }
-    n_used = sum(len(c.scenes) for c in composites)
-    for c in composites:
-        products[f"composite-{c.label}"] = {
-            "assets": {
-                "reflectance": asset(
-                    c.reflectance,
-                    COG,
-                    "data",
-                    f"{cfg.composite.method} of clear {', '.join(bands)}",
-                ),
-                "clear_count": asset(c.clear_count, COG, "data", "clear observations per pixel"),
-            },
-            "properties": {"clearcube:period": c.label, "clearcube:scenes": n_used},
-        }
-    import numpy as np
-
-    times = np.array(used_times, dtype="datetime64[s]")
-    bbox = cfg.search.bbox or tuple(planned.geobox.geographic_extent.boundingbox)
-    return {
-        "run_id": cfg.digest()[:12],
-        "bbox": bbox,
-        "interval": (str(times.min()) + "Z", str(times.max()) + "Z"),
-        "crs": planned.crs,
-        "products": products,
-        "sources": [_source_href(s) for s in planned.scenes],
-        "processing": {
-            "software": {"clearcube": __version__},
-            "lineage": "clearcube run: search, QA decoding to sensor-neutral flags, dilation, "
-            "cloud fractions over valid pixels, routing, composites",
-            "config_digest": cfg.digest(),
-        },
+    common = {
+        "processing:software": {"clearcube": __version__},
+        "processing:lineage": _LINEAGE,
+        "clearcube:run_id": run_id,
+        "clearcube:config_digest": digest,
+        "clearcube:mask_digest": cfg.mask.digest(),
     }
+    times = [s.time for s in planned.slices]
+    span = (_iso(min(times)), _iso(max(times)))
+    n_slices = len(planned.slices)
+    by_slice = {s.id: i for i, s in enumerate(planned.slices)}
 
-
-def _source_href(scene: Any) -> str:
-    return str(scene.self_href or scene.id)
-
-
-def write_catalog(
-    layout: RunLayout,
-    *,
-    run_id: str,
-    bbox: Sequence[float],
-    interval: tuple[str, str],
-    crs: str,
-    products: Mapping[str, Mapping[str, Any]],
-    sources: Sequence[str],
-    processing: Mapping[str, Any],
-) -> Path:
-    """Write ``catalog.json`` and one item JSON per product under ``stac/``.
-
-    ``products`` maps an item id to ``{"assets": {key: {"href", "type", "roles", "checksum",
-    "title"}}, "properties": {...}}``; hrefs are relative to the run folder.
-    """
-    links = [{"rel": "root", "href": "./catalog.json", "type": "application/json"}]
-    for item_id, product in products.items():
-        item_path = layout.stac_item(item_id)
-        assets = {}
-        for key, asset in product["assets"].items():
-            assets[key] = {
-                "href": f"../{asset['href']}",
-                "type": asset["type"],
-                "roles": list(asset.get("roles", ["data"])),
-                "title": asset.get("title", key),
-                "file:checksum": asset["checksum"],
-            }
-        item = {
+    def item(
+        item_id: str,
+        interval: tuple[str, str],
+        properties: Mapping[str, Any],
+        assets: Mapping[str, Any],
+        derived: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "type": "Feature",
-            "stac_version": "1.1.0",
-            "stac_extensions": _EXTENSIONS,
+            "stac_version": STAC_VERSION,
+            "stac_extensions": [],
             "id": item_id,
-            "geometry": _bbox_geometry(bbox),
-            "bbox": list(bbox),
+            "collection": _collection_id(run_id),
+            "geometry": geometry,
+            "bbox": bbox,
             "properties": {
                 "datetime": None,
                 "start_datetime": interval[0],
                 "end_datetime": interval[1],
-                "proj:code": crs,
-                **{f"processing:{k}": v for k, v in processing.items()},
-                **product.get("properties", {}),
+                **common,
+                **properties,
             },
-            "assets": assets,
+            "assets": dict(assets),
             "links": [
                 {"rel": "root", "href": "../catalog.json", "type": "application/json"},
                 {"rel": "parent", "href": "../catalog.json", "type": "application/json"},
-                *[
-                    {"rel": "derived_from", "href": scrub_href(h), "type": "application/geo+json"}
-                    for h in sources
-                ],
+                {"rel": "collection", "href": "../catalog.json", "type": "application/json"},
+                *derived,
             ],
         }
-        with atomic_path(item_path) as tmp:
-            tmp.write_text(json.dumps(item, indent=1))
-        links.append(
-            {"rel": "item", "href": f"./stac/{item_id}.json", "type": "application/geo+json"}
+        out["stac_extensions"] = _extensions(out)
+        return out
+
+    counts: dict[str, int] = {}
+    for value in frame["decision"]:
+        counts[str(value)] = counts.get(str(value), 0) + 1
+    run_item = item(
+        "run",
+        span,
+        {
+            "clearcube:engine": cfg.load.engine,
+            "clearcube:scenes": len(frame),
+            "clearcube:decisions": counts,
+            "clearcube:evidence": _records(frame, range(len(frame)), bands),
+        },
+        {
+            "scenes": _asset(
+                layout,
+                layout.scenes,
+                "text/csv",
+                ["metadata"],
+                "scene table",
+                description="one row per scene: counts, cloud fraction, decision, reason and "
+                "evidence (QA asset and encoding, baseline, offsets, mask rules, digests)",
+            ),
+            "review": _asset(
+                layout, layout.review, NDJSON, ["metadata"], "scenes queued for review"
+            ),
+            "audit": _asset(
+                layout,
+                layout.audit,
+                NDJSON,
+                ["metadata"],
+                "audit trail",
+                description="hash-chained decision records, finished after this item was "
+                "written (so it carries no checksum here); `clearcube verify` checks the "
+                "chain and every product's recorded checksum",
+                checksum=False,
+            ),
+            "config": _asset(
+                layout, layout.run_json, "application/json", ["metadata"], "run config"
+            ),
+            "report": _asset(layout, layout.report, "text/html", ["overview"], "run report"),
+        },
+        _derived_from(sources.values()),
+    )
+    cube_item = item(
+        "masked-cube",
+        span,
+        {
+            **grid,
+            "clearcube:scenes": n_slices,
+            "clearcube:evidence": _records(frame, range(n_slices), bands),
+        },
+        {
+            "cube": _asset(
+                layout,
+                layout.cube,
+                "application/vnd+zarr",
+                ["data"],
+                "masked datacube",
+                description="Zarr v3: flags, clear, reflectance of the used scenes; per-time "
+                "coordinates carry each scene's evidence. Checksum over the store's files "
+                "(sorted relative paths and contents), as the audit trail records it",
+            )
+            | grid,
+        },
+        _derived_from(sources.get((m.id, m.collection)) for m in planned.scenes),
+    )
+    out = [run_item, cube_item]
+    for c in written.composites:
+        rows = [by_slice[i] for i in c.scenes]
+        members = [m for i in rows for m in planned.slices[i].members]
+        reflectance = _asset(
+            layout,
+            c.reflectance,
+            COG,
+            ["data", "reflectance"],
+            f"{cfg.composite.method} of clear {', '.join(bands)}",
         )
-    catalog = {
-        "type": "Catalog",
-        "stac_version": "1.1.0",
-        "id": f"clearcube-run-{run_id}",
+        reflectance.update(_raster_fields(c.reflectance), **{"eo:bands": _eo_bands(bands)})
+        count = _asset(layout, c.clear_count, COG, ["data"], "clear observations per pixel")
+        count.update(_raster_fields(c.clear_count))
+        out.append(
+            item(
+                f"composite-{c.label}",
+                (c.start, c.end),
+                {
+                    **grid,
+                    "clearcube:period": c.label,
+                    "clearcube:method": cfg.composite.method,
+                    "clearcube:scenes": len(c.scenes),
+                    "clearcube:evidence": _records(frame, rows, bands),
+                },
+                {"reflectance": reflectance, "clear_count": count},
+                _derived_from(sources.get((m.id, m.collection)) for m in members),
+            )
+        )
+    return out
+
+
+def _collection(outcome: Outcome, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The Collection of the run's items; its extent is the union of theirs."""
+    run_id = outcome.config.digest()[:12]
+    boxes = [i["bbox"] for i in items]
+    starts = sorted(i["properties"]["start_datetime"] for i in items)
+    ends = sorted(i["properties"]["end_datetime"] for i in items)
+    return {
+        "type": "Collection",
+        "stac_version": STAC_VERSION,
+        "id": _collection_id(run_id),
+        "title": f"clearcube run {run_id}",
         "description": "Cloud-masked products of one clearcube run; audit.jsonl records every "
         "decision and `clearcube verify` re-checks the chain and checksums.",
-        "links": links,
+        "license": "other",
+        "providers": [
+            {
+                "name": "clearcube",
+                "roles": ["processor"],
+                "description": "cloud masking, scene routing and compositing of the source "
+                "items linked from each item (derived_from)",
+            }
+        ],
+        "extent": {
+            "spatial": {
+                "bbox": [
+                    [
+                        min(b[0] for b in boxes),
+                        min(b[1] for b in boxes),
+                        max(b[2] for b in boxes),
+                        max(b[3] for b in boxes),
+                    ]
+                ]
+            },
+            "temporal": {"interval": [[starts[0], ends[-1]]]},
+        },
+        "links": [
+            {"rel": "root", "href": "./catalog.json", "type": "application/json"},
+            *[
+                {
+                    "rel": "item",
+                    "href": f"./stac/{i['id']}.json",
+                    "type": "application/geo+json",
+                    "title": str(i["id"]),
+                }
+                for i in items
+            ],
+        ],
     }
-    path = layout.catalog
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(catalog, indent=1))
-    return path

@@ -1,7 +1,8 @@
 """The scene table (``scenes.csv``) and the review queue (``review.jsonl``).
 
 One row per cube slice (its counts, cloud fraction, the provider's figure, the decision and
-the reason), then one row per item the plan stage could not use. The review queue holds the
+the reason, then its evidence: see :mod:`clearcube.products.evidence`), then one row per item
+the plan stage could not use (with its digest and snapshot). The review queue holds the
 rows a person should look at: scenes over the threshold, doubtful ones, and fallbacks when the
 policy says ``review``.
 """
@@ -9,6 +10,7 @@ policy says ``review``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from ..decide import Decisions
 from ..plan import Planned
 from ..screen import Screened
 from ._files import atomic_path
+from .evidence import fallback_evidence, slice_evidence
+from .sources import SourceKey, SourceSnapshot
 
 __all__ = ["plain", "scene_frame", "write_review", "write_scenes"]
 
@@ -43,9 +47,30 @@ def plain(value: Any) -> Any:
 
 
 def scene_frame(
-    planned: Planned, screened: Screened, decisions: Decisions, config: MaskConfig
+    planned: Planned,
+    screened: Screened,
+    decisions: Decisions,
+    config: MaskConfig,
+    *,
+    bands: Sequence[str] = (),
+    config_digest: str = "",
+    sources: Mapping[SourceKey, SourceSnapshot] | None = None,
 ) -> pd.DataFrame:
-    """The scene table of a run, in cube order, plan-stage fallbacks last."""
+    """The scene table of a run, in cube order, plan-stage fallbacks last.
+
+    Parameters
+    ----------
+    planned, screened, decisions
+        The stage outputs.
+    config
+        The mask rules the scenes were judged by.
+    bands
+        The loaded reflectance bands (one set of offset columns each).
+    config_digest
+        The run config's digest.
+    sources
+        The source items' snapshots (:func:`~clearcube.products.sources.source_snapshots`).
+    """
     from ..stats import scene_table
 
     counts = [s.counts for s in screened.slices]
@@ -71,11 +96,23 @@ def scene_frame(
     frame["decision"] = [d.decision for d in decisions.slices]
     frame["reason"] = [d.reason for d in decisions.slices]
     frame["fallback"] = [d.fallback for d in decisions.slices]
+    known = sources or {}
+    evidence = slice_evidence(
+        planned, config, bands=bands, config_digest=config_digest, sources=known
+    )
+    frame = pd.concat([frame, evidence], axis=1)
     if decisions.items:
+        items = fallback_evidence(planned.fallbacks, config_digest=config_digest, sources=known)
         extra = pd.DataFrame(
             [
-                {"id": d.id, "decision": d.decision, "reason": d.reason, "fallback": d.fallback}
-                for d in decisions.items
+                {
+                    "id": d.id,
+                    "decision": d.decision,
+                    "reason": d.reason,
+                    "fallback": d.fallback,
+                    **more,
+                }
+                for d, more in zip(decisions.items, items, strict=True)
             ]
         )
         frame = pd.concat([frame, extra], ignore_index=True)

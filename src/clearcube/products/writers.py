@@ -1,22 +1,26 @@
 """The products stage: everything a run writes from its stage outputs, in order.
 
 The decisions go into the audit trail first; then the scene table and the review queue, the
-cube store (completed and moved into place), the composites (from the local cube), the report
-and the output STAC. Every file is published through the :class:`Publisher`: written
+cube store (completed with the per-scene evidence as per-time coordinates and moved into
+place), the composites (from the local cube), the report and the output STAC (with the source
+items' snapshots it links to). Every file is published through the :class:`Publisher`: written
 atomically, recorded with its checksum, and kept when a resumed run finds it unchanged.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..bands import spectral_order
 from ..layout import RunLayout
 from ..outcome import Outcome
 from .composites import CompositeProduct, write_composites
+from .evidence import cube_coords
 from .publish import Publisher
+from .sources import SourceKey, SourceSnapshot, source_snapshots
 from .tables import plain, scene_frame, write_review, write_scenes
 from .zarr import CubeStore, open_cube
 
@@ -42,11 +46,14 @@ class Written:
         The composites, one per period.
     bands
         The reflectance bands of the cube and the composites, in spectral order.
+    sources
+        The source items' snapshots, by (id, collection).
     """
 
     scenes: pd.DataFrame
     composites: tuple[CompositeProduct, ...]
     bands: tuple[str, ...]
+    sources: Mapping[SourceKey, SourceSnapshot] = field(default_factory=dict)
 
 
 def write_products(
@@ -63,7 +70,18 @@ def write_products(
     from .stac import write_stac
 
     cfg, planned, decisions = outcome.config, outcome.planned, outcome.decisions
-    frame = scene_frame(planned, outcome.screened, decisions, cfg.mask)
+    digest = cfg.digest()
+    bands = tuple(spectral_order(cfg.load.bands))
+    sources = source_snapshots(outcome.found.items, layout)
+    frame = scene_frame(
+        planned,
+        outcome.screened,
+        decisions,
+        cfg.mask,
+        bands=bands,
+        config_digest=digest,
+        sources=sources,
+    )
     for row in frame.to_dict("records"):
         kind = _RECORD_KINDS.get(str(row["decision"]), "scene_excluded")
         publisher.audit.append(kind, {k: plain(v) for k, v in row.items()})
@@ -77,12 +95,13 @@ def write_products(
             [{"id": f.id, "reason": f.reason} for f in planned.fallbacks]
         ),
         "clearcube:engine": cfg.load.engine,
+        "clearcube:config_digest": digest,
+        "clearcube:run_id": digest[:12],
     }
-    store.complete({"decision": [d.decision for d in decisions.slices]}, attrs)
+    store.complete(cube_coords(frame, len(planned.slices), bands), attrs)
     publisher.publish_built(layout.cube, store.path, store.move_into_place, store.discard)
 
     cube = open_cube(layout.cube)
-    bands = tuple(spectral_order(cfg.load.bands))
     composites = write_composites(
         cube,
         decisions.used,
@@ -92,8 +111,9 @@ def write_products(
         bands=bands,
         publisher=publisher,
         compute=compute,
+        config_digest=digest,
     )
-    written = Written(frame, tuple(composites), bands)
+    written = Written(frame, tuple(composites), bands, sources)
     publisher.publish(layout.report, lambda p: write_report(p, outcome, written, cube))
     write_stac(layout, outcome, written, publisher)
     return written
