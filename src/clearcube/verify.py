@@ -181,7 +181,7 @@ def _records(path: Path) -> list[dict[str, Any]]:
     """The records of a trail that parse (a broken trail is already reported; what parses still
     names files to check)."""
     out = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").split("\n"):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
@@ -224,9 +224,10 @@ class _Check:
     def sha256(self, path: Path) -> str:
         from .products._files import sha256_file
 
-        if path not in self._sha:
-            self._sha[path] = sha256_file(path)
-        return self._sha[path]
+        key = path.resolve()  # a STAC href (``../cube.zarr``) and a record name one file
+        if key not in self._sha:
+            self._sha[key] = sha256_file(key)
+        return self._sha[key]
 
     def inside(self, path: Path) -> bool:
         """Whether ``path`` stays in the run folder (a forged record or href could name any
@@ -281,13 +282,13 @@ class _Check:
     def unrecorded(self, covered: set[str]) -> None:
         """Name every file no record covers (files inside a recorded directory are covered by
         its checksum), and every symbolic link."""
-        for folder, dirs, files in os.walk(self.layout.root):  # links are not followed
-            base = Path(folder)
+        top = os.fspath(self.layout.root)
+        for folder, dirs, files in os.walk(top):  # links are not followed
+            base = os.path.relpath(folder, top)
             dirs.sort()
             for name in [*dirs, *sorted(files)]:
-                path = base / name
-                rel = self.layout.rel(path)
-                if path.is_symlink():
+                rel = name if base == "." else f"{base}/{name}".replace(os.sep, "/")
+                if os.path.islink(os.path.join(folder, name)):
                     self.problems.append(f"{rel}: a symbolic link (a run writes none)")
                 elif name in files and not _covered(rel, covered):
                     self.extra.append(rel)

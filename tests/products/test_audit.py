@@ -55,6 +55,35 @@ def test_any_changed_byte_is_detected(trail):
     assert verify_audit(trail).ok
 
 
+def test_every_flipped_bit_and_inserted_blank_is_detected(trail):
+    # a newline flipped to "\v" (which str.splitlines also splits at), a blank inserted between
+    # JSON tokens, the last newline removed: the same records, other bytes
+    original = trail.read_bytes()
+    changes = [
+        original[:i] + bytes([original[i] ^ bit]) + original[i + 1 :]
+        for i in range(len(original))
+        for bit in (0x01, 0x20)
+    ]
+    changes += [original[:i] + b" " + original[i:] for i in range(len(original) + 1)]
+    changes += [original[:-1], original + b"\n", original.replace(b"\n", b"\r\n", 1)]
+    for changed in changes:
+        trail.write_bytes(changed)
+        assert not verify_audit(trail).ok, changed
+    trail.write_bytes(original.replace(b'"seq":1', b'"seq": 1'))
+    assert verify_audit(trail).error == (
+        "line 2 (seq 1, kind 'scene_used'): not in the canonical form the writer uses "
+        "(the line was edited)"
+    )
+    trail.write_bytes(original[:-1])
+    assert verify_audit(trail).error == (
+        "line 5: no newline at its end (the file was cut or edited)"
+    )
+    trail.write_bytes(original.replace(b'"cloud_fraction":0.12', b'"cloud_fraction":NaN'))
+    assert "NaN or Infinity" in verify_audit(trail).error
+    trail.write_bytes(original[:40] + b"\xff" + original[41:])
+    assert verify_audit(trail).error == "byte 40: not UTF-8 text (the file was altered)"
+
+
 def test_edit_names_the_record(trail):
     rows = lines(trail)
     record = json.loads(rows[2])
@@ -131,7 +160,12 @@ def rechain(records, *, signer=None):
 
 
 def write(path, records):
-    path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    """As the writer does (any other form of the same records is refused)."""
+    text = "".join(
+        json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+        for r in records
+    )
+    path.write_text(text)
 
 
 def read(path):

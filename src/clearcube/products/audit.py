@@ -219,10 +219,19 @@ def verify_audit(
     out = AuditVerification(ok=False)
     prev = GENESIS
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        out.error = f"cannot be read: {getattr(exc, 'strerror', None) or exc}"
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as exc:
+        out.error = f"cannot be read: {exc.strerror or exc}"
         return out
+    except UnicodeDecodeError as exc:
+        out.error = f"byte {exc.start}: not UTF-8 text (the file was altered)"
+        return out
+    # records end with "\n" and nothing else: str.splitlines would also split at "\v", "\f",
+    # "\x1c".. and "\u2028", letting such a byte replace a newline unseen
+    lines = text.split("\n")
+    unterminated = lines[-1] != ""
+    if not unterminated:
+        lines.pop()
     last_end: tuple[str, str | None] | None = None  # (where, signer) of the latest end record
     for n, line in enumerate(lines):
         where = f"line {n + 1}"
@@ -243,8 +252,18 @@ def verify_audit(
         if record.get("prev") != prev:
             out.error = f"{where}: does not link to the previous record"
             return out
-        if record.get("hash") != record_hash(record):
+        try:
+            expected = record_hash(record)
+        except ValueError:  # NaN or Infinity, which the writer never writes
+            out.error = f"{where}: not a JSON record (NaN or Infinity)"
+            return out
+        if record.get("hash") != expected:
             out.error = f"{where}: content was altered"
+            return out
+        if line != _canonical(record).decode():
+            # same content, other bytes (spacing, key order, escapes): the writer's own form is
+            # the only one, so that every byte of the trail is covered
+            out.error = f"{where}: not in the canonical form the writer uses (the line was edited)"
             return out
         if out.finished:
             if kind != RESUMED:
@@ -268,6 +287,9 @@ def verify_audit(
         prev = record["hash"]
     out.records = len(lines)
     out.head = prev
+    if unterminated:
+        out.error = f"line {len(lines)}: no newline at its end (the file was cut or edited)"
+        return out
     if require_end and not out.finished:
         out.error = f"the trail ends after {len(lines)} records without an end record (cut short)"
         return out
