@@ -322,11 +322,12 @@ def verify_cmd(out_dir: str, public_key: str | None) -> None:
     """Re-check a run folder: the audit chain (and its signature, with --public-key), every
     recorded file, the STAC checksums, no unrecorded files. Exit 1 if anything is wrong, 2 if
     OUT_DIR is not a run folder."""
+    from .errors import ConfigError
     from .verify import verify
 
     try:
         result = verify(out_dir, public_key=public_key)
-    except ClearcubeError as exc:  # not a run folder, or not a public key: bad usage
+    except ConfigError as exc:  # not a run folder, or not a public key: bad usage
         click.echo(str(exc), err=True)
         sys.exit(2)
     if not result.ok:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,7 +133,9 @@ def verify(
     )
     check = _Check(layout)
     trail = layout.rel(layout.audit)
-    if layout.audit.is_file():
+    if check.blocked(trail):  # a link or a pipe: never read (named with the folder's files)
+        chain, records = None, []
+    elif layout.audit.is_file():
         chain = verify_audit(layout.audit, public_key=key)
         if not chain.ok:
             check.problems.append(f"{trail}: {chain.error}")
@@ -146,7 +150,7 @@ def verify(
     for item in sorted(layout.stac.glob("*.json")) if layout.stac.is_dir() else []:
         rel = layout.rel(item)
         check.stac_item(item, recorded[rel][1] if rel in recorded else "no record")
-    check.unrecorded({trail, *recorded})
+    check.folder({trail, *recorded})
     return VerifyResult(
         ok=not check.problems,
         problems=check.problems,
@@ -210,91 +214,120 @@ def _recorded_files(
 
 
 class _Check:
-    """The file checks of one verification, collecting one line per problem."""
+    """The file checks of one verification, collecting one line per problem.
+
+    Nothing the folder links to is read, and nothing but regular files: a forged folder could
+    link a product to any file of the machine, or to a pipe that never ends.
+    """
 
     def __init__(self, layout: RunLayout) -> None:
         self.layout = layout
-        self.root = layout.root.resolve()
         self.problems: list[str] = []
         self.extra: list[str] = []
         self.files = 0
         self.assets = 0
-        self._sha: dict[Path, str] = {}
+        self._sha: dict[str, str] = {}
+        self._regular: list[str] = []  # every regular file, in walk order
+        self._odd: list[tuple[str, str]] = []  # (path, what it is) of links and special files
+        top = os.fspath(layout.root)
+        for folder, dirs, files in os.walk(top):  # links are not followed
+            base = os.path.relpath(folder, top)
+            dirs.sort()
+            for name in [*dirs, *sorted(files)]:
+                path = os.path.join(folder, name)
+                rel = name if base == "." else f"{base}/{name}".replace(os.sep, "/")
+                if os.path.islink(path):
+                    self._odd.append((rel, "a symbolic link"))
+                elif name in files:
+                    if stat.S_ISREG(os.lstat(path).st_mode):
+                        self._regular.append(rel)
+                    else:
+                        self._odd.append((rel, "not a regular file"))
+        self._unsafe = [rel for rel, _ in self._odd]
 
-    def sha256(self, path: Path) -> str:
+    def blocked(self, rel: str) -> bool:
+        """Whether ``rel`` is, lies under or holds a link or a special file."""
+        return any(_within(rel, odd) or _within(odd, rel) for odd in self._unsafe)
+
+    def sha256(self, rel: str) -> str:
         from .products._files import sha256_file
 
-        key = path.resolve()  # a STAC href (``../cube.zarr``) and a record name one file
-        if key not in self._sha:
-            self._sha[key] = sha256_file(key)
-        return self._sha[key]
-
-    def inside(self, path: Path) -> bool:
-        """Whether ``path`` stays in the run folder (a forged record or href could name any
-        file on the machine)."""
-        try:
-            path.resolve().relative_to(self.root)
-        except ValueError:
-            return False
-        return True
+        if rel not in self._sha:
+            self._sha[rel] = sha256_file(self.layout.path(rel))
+        return self._sha[rel]
 
     def recorded(self, rel: str, want: object, where: str) -> None:
-        path = self.layout.path(rel)
         self.files += 1
-        if Path(rel).is_absolute() or ".." in Path(rel).parts or not self.inside(path):
-            self.problems.append(f"{rel}: {where} names a path outside the run folder")
-        elif not path.exists():
-            self.problems.append(f"{rel}: missing ({where})")
-        elif self.sha256(path) != want:
-            self.problems.append(f"{rel}: checksum differs from {where} (the file was altered)")
+        inside = _inside(rel)
+        if inside is None:
+            self.problems.append(f"{_shown(rel)}: {where} names a path outside the run folder")
+        elif self.blocked(inside):
+            pass  # named with the folder's links and special files, never read
+        elif not self.layout.path(inside).exists():
+            self.problems.append(f"{_shown(rel)}: missing ({where})")
+        elif self.sha256(inside) != want:
+            self.problems.append(
+                f"{_shown(rel)}: checksum differs from {where} (the file was altered)"
+            )
 
     def stac_item(self, item: Path, where: str) -> None:
         rel = self.layout.rel(item)
+        if self.blocked(rel):
+            return
         try:
             doc = json.loads(item.read_text(encoding="utf-8"))
             assets = doc["assets"]
             if not isinstance(assets, dict):
                 raise TypeError("assets")
         except (ValueError, KeyError, TypeError):
-            self.problems.append(f"{rel} ({where}): not a STAC item with assets")
+            self.problems.append(f"{_shown(rel)} ({where}): not a STAC item with assets")
             return
         for name, asset in sorted(assets.items()):
             self.assets += 1
             href = asset.get("href") if isinstance(asset, dict) else None
             want = asset.get("file:checksum") if isinstance(asset, dict) else None
-            label = f"{rel} ({where}): asset {name!r}"
+            label = f"{_shown(rel)} ({where}): asset {name!r}"
             if not isinstance(href, str) or "://" in href or href.startswith("/"):
                 self.problems.append(f"{label}: href {href!r} is not a path in the run folder")
                 continue
-            target = item.parent / href
-            if not self.inside(target):
+            target = _inside(posixpath.join(posixpath.dirname(rel), href))
+            if target is None:
                 self.problems.append(f"{label}: href {href!r} leaves the run folder")
             elif want is None:
                 self.problems.append(f"{label}: no file:checksum")
-            elif not target.exists():
-                self.problems.append(f"{label}: {href} is missing")
+            elif self.blocked(target):
+                pass
+            elif not self.layout.path(target).exists():
+                self.problems.append(f"{label}: {href!r} is missing")
             elif want != "1220" + self.sha256(target):
-                self.problems.append(
-                    f"{label}: file:checksum does not match "
-                    f"{target.resolve().relative_to(self.root).as_posix()}"
-                )
+                self.problems.append(f"{label}: file:checksum does not match {_shown(target)}")
 
-    def unrecorded(self, covered: set[str]) -> None:
-        """Name every file no record covers (files inside a recorded directory are covered by
-        its checksum), and every symbolic link."""
-        top = os.fspath(self.layout.root)
-        for folder, dirs, files in os.walk(top):  # links are not followed
-            base = os.path.relpath(folder, top)
-            dirs.sort()
-            for name in [*dirs, *sorted(files)]:
-                rel = name if base == "." else f"{base}/{name}".replace(os.sep, "/")
-                if os.path.islink(os.path.join(folder, name)):
-                    self.problems.append(f"{rel}: a symbolic link (a run writes none)")
-                elif name in files and not _covered(rel, covered):
-                    self.extra.append(rel)
-                    self.problems.append(f"{rel}: not recorded in the audit trail")
+    def folder(self, covered: set[str]) -> None:
+        """Name every link and special file, and every regular file no record covers (files
+        inside a recorded directory are covered by its checksum)."""
+        covered = {c for c in map(_inside, covered) if c is not None}
+        for rel, what in self._odd:
+            self.problems.append(f"{_shown(rel)}: {what} (a run writes none)")
+        for rel in self._regular:
+            if not any(_within(rel, c) for c in covered):
+                self.extra.append(rel)
+                self.problems.append(f"{_shown(rel)}: not recorded in the audit trail")
 
 
-def _covered(rel: str, covered: set[str]) -> bool:
-    parts = rel.split("/")
-    return any("/".join(parts[:n]) in covered for n in range(1, len(parts) + 1))
+def _inside(rel: str) -> str | None:
+    """``rel`` normalised, or ``None`` when it leaves the run folder (``..``, absolute)."""
+    norm = posixpath.normpath(rel)
+    if norm.startswith("/") or norm == ".." or norm.startswith("../"):
+        return None
+    return norm
+
+
+def _within(rel: str, folder: str) -> bool:
+    """Whether ``rel`` is ``folder`` or lies under it."""
+    return rel == folder or rel.startswith(folder + "/")
+
+
+def _shown(rel: str) -> str:
+    """A path as a problem line shows it: quoted when it holds a line break or another
+    control character, so that every problem stays one line."""
+    return rel if rel.isprintable() else repr(rel)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import random
 import shutil
 from collections.abc import Callable, Iterator
@@ -264,6 +265,21 @@ def test_an_added_file_is_named(copy):
         "extra.txt: not recorded in the audit trail",
         "composites/notes.md: not recorded in the audit trail",
         f"verify failed: 2 problem(s) in {folder}",
+    ]
+
+
+def test_links_and_odd_file_names_are_named_on_one_line(copy, tmp_path):
+    folder = copy("unsigned")
+    (tmp_path / "outside.csv").write_bytes((folder / "scenes.csv").read_bytes())
+    (folder / "scenes.csv").unlink()
+    (folder / "scenes.csv").symlink_to(tmp_path / "outside.csv")  # same bytes, elsewhere
+    (folder / "composites" / "a\nb.tif").write_text("x")
+    os.mkfifo(folder / "stac" / "pipe.json")  # never opened: reading it would never end
+    problems = verify(folder).problems
+    assert problems == [
+        "scenes.csv: a symbolic link (a run writes none)",
+        "stac/pipe.json: not a regular file (a run writes none)",
+        "'composites/a\\nb.tif': not recorded in the audit trail",
     ]
 
 

@@ -272,7 +272,7 @@ def verify_audit(
             out.finished = False  # a later attempt continues the chain
         if kind == END:
             if record.get("data", {}).get("records") != n:
-                out.error = f"{where}: end record counts {record['data'].get('records')} records"
+                out.error = f"{where}: end record counts {record['data'].get('records')!r} records"
                 return out
             problem = _check_signature(record, public_key, out.notes, where)
             if problem:
