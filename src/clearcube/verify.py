@@ -8,7 +8,8 @@ What is checked:
 - every file a record names, at its latest record: each ``product`` (a directory product such
   as ``cube.zarr`` as a whole), ``catalog.json`` and ``run.json`` (named by the ``end`` record);
 - each asset's ``file:checksum`` in ``stac/*.json`` against the file it names;
-- that no other file is in the folder (a run writes none), and no symbolic link.
+- that no other file is in the folder, and no symbolic link or special file (a run writes
+  none; none is followed or read).
 
 Without a public key this shows that the folder is as its trail says, not who wrote the trail.
 """
@@ -203,6 +204,7 @@ def _recorded_files(
     out: dict[str, tuple[object, str]] = {}
     for record in records:
         data, seq = record["data"], record.get("seq")
+        seq = seq if isinstance(seq, int) else repr(seq)  # a forged seq stays on one line
         if record.get("kind") == "product" and isinstance(data.get("path"), str):
             out[data["path"]] = (data.get("sha256"), f"product record seq {seq}")
         if record.get("kind") == "end":

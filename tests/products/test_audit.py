@@ -296,3 +296,12 @@ def test_an_altered_earlier_attempt_fails_its_own_signature(tmp_path, keys):
         f"line 3 (seq 2, kind 'end'): the signature does not verify with key "
         f"{producer.fingerprint} ({producer.public}): the trail was changed after it was signed"
     )
+
+
+def test_records_after_the_last_signed_end_fail_with_a_key(tmp_path, keys):
+    path = signed_trail(tmp_path / "audit.jsonl", keys[0])
+    with AuditLog(path, reopen=True) as log:  # a later attempt that did not finish
+        log.append("resumed", {})
+    result = verify_audit(path, require_end=False, public_key=load_public_key(keys[0].public))
+    assert result.error == "the trail ends after 4 records without a signed end record"
+    assert verify_audit(path, require_end=False).ok  # integrity of what is there

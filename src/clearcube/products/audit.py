@@ -296,8 +296,9 @@ def verify_audit(
     if last_end is not None:
         out.signer = last_end[1]
     if public_key is not None:
-        if last_end is None:
-            out.error = "the trail has no end record to check the signature of"
+        if last_end is None or not out.finished:
+            # records after the last end record are vouched for by no signature
+            out.error = f"the trail ends after {len(lines)} records without a signed end record"
             return out
         where, signer = last_end
         if signer is None:
