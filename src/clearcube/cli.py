@@ -245,6 +245,14 @@ def inspect_cmd(item_or_id: str, source: str | None, as_json: bool) -> None:
     help="A dask.distributed scheduler address to compute on.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace a run of another config in --out.")
+@click.option(
+    "--signing-key",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="PATH",
+    help="Ed25519 private key (PKCS8 PEM) that signs the audit trail "
+    "(default $CLEARCUBE_SIGNING_KEY; `clearcube keys new` makes one).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scene table as JSON.")
 def run_cmd(
@@ -255,6 +263,7 @@ def run_cmd(
     out: str | None,
     scheduler: str | None,
     overwrite: bool,
+    signing_key: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -264,7 +273,14 @@ def run_cmd(
 
     cfg = load_run_config(config_path or default_config_path())
     cfg = cfg.with_overrides(search={"bbox": bbox or None, "datetime": when, "source": source})
-    result = run(cfg, out=out, overwrite=overwrite, scheduler=scheduler, progress=not quiet)
+    result = run(
+        cfg,
+        out=out,
+        overwrite=overwrite,
+        scheduler=scheduler,
+        progress=not quiet,
+        signing_key=signing_key,
+    )
     scenes = result.scenes
     if as_json:
         cols = [
@@ -295,17 +311,62 @@ def run_cmd(
 
 @cli.command("verify")
 @click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
-def verify_cmd(out_dir: str) -> None:
-    """Re-check a run's audit chain and product checksums; exit 1 if anything changed."""
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    metavar="PUB",
+    help="The producer's public key (PEM), obtained from them: also check who signed the run.",
+)
+def verify_cmd(out_dir: str, public_key: str | None) -> None:
+    """Re-check a run folder: the audit chain (and its signature, with --public-key), every
+    recorded file, the STAC checksums, no unrecorded files. Exit 1 if anything is wrong, 2 if
+    OUT_DIR is not a run folder."""
+    from .errors import ConfigError
     from .verify import verify
 
-    result = verify(out_dir)
-    if result.ok:
-        click.echo(f"ok: audit chain intact, {result.checked} products match their checksums")
-        return
-    for problem in result.problems:
-        click.echo(f"altered: {problem}", err=True)
-    sys.exit(1)
+    try:
+        result = verify(out_dir, public_key=public_key)
+    except ConfigError as exc:  # not a run folder, or not a public key: bad usage
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    if not result.ok:
+        for problem in result.problems:
+            click.echo(problem, err=True)
+        click.echo(f"verify failed: {len(result.problems)} problem(s) in {out_dir}", err=True)
+        sys.exit(1)
+    first, *rest = result.summary()
+    click.echo(f"ok: {first}")
+    for line in rest:
+        click.echo(line)
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """Ed25519 keys that sign audit trails (the private key stays with the producer; the public
+    key goes to verifiers)."""
+
+
+@keys_group.command("new")
+@click.argument("folder", type=click.Path(file_okay=False))
+def keys_new(folder: str) -> None:
+    """Write a new key pair into FOLDER: clearcube-signing.pem (private, mode 0600) and
+    clearcube-signing.pub.pem (public)."""
+    from .products.signing import ENV_SIGNING_KEY, new_key_pair
+
+    pair = new_key_pair(folder)
+    click.echo(f"private key: {pair.private} (keep it secret; sign with {ENV_SIGNING_KEY})")
+    click.echo(f"public key:  {pair.public} (give it to verifiers: verify --public-key)")
+    click.echo(f"fingerprint: {pair.fingerprint}")
+
+
+@keys_group.command("fingerprint")
+@click.argument("key", type=click.Path(exists=True, dir_okay=False))
+def keys_fingerprint(key: str) -> None:
+    """Print the fingerprint of a public (or private) key PEM, as audit trails record it."""
+    from .products.signing import load_public_key
+
+    click.echo(load_public_key(key).fingerprint)
 
 
 @cli.command("composite")

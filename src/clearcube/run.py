@@ -62,13 +62,18 @@ def run(
     overwrite: bool = False,
     scheduler: str | None = None,
     progress: bool = False,
+    signing_key: str | Path | None = None,
 ) -> RunResult:
     """Run the main job and write its products into ``out`` (default ``out/<run-id>``).
+
+    ``signing_key`` (default ``$CLEARCUBE_SIGNING_KEY``) is a PKCS8 PEM Ed25519 private key
+    (``clearcube keys new``) that signs the audit trail's end record.
 
     Raises
     ------
     ConfigError
-        ``out`` holds a run of a different config (pass ``overwrite=True``).
+        ``out`` holds a run of a different config (pass ``overwrite=True``), or the signing
+        key cannot be read.
     CatalogError
         The search failed or found nothing.
     RunFailed
@@ -84,6 +89,7 @@ def run(
     from .plan import plan
     from .products.audit import AuditLog, verify_audit
     from .products.publish import Publisher, recorded_products
+    from .products.signing import load_signing_key, signing_key_path
     from .products.writers import write_products
     from .products.zarr import CubeStore
     from .read import read
@@ -95,12 +101,14 @@ def run(
         if isinstance(config, RunConfig)
         else load_run_config(config or default_config_path())
     )
+    key_path = signing_key_path(signing_key)
+    signer = load_signing_key(key_path) if key_path is not None else None
     digest = cfg.digest()
     run_id = digest[:12]
     layout = RunLayout(Path(out) if out is not None else Path("out") / run_id)
     _claim_folder(layout, cfg, overwrite)
     retry: list[str] = []
-    if layout.audit.exists() and verify(layout.root).ok:
+    if layout.audit.exists() and verify(layout.root).intact:
         previous = pd.read_csv(layout.scenes)
         retry = _unreadable(previous)
         if not retry:
@@ -115,7 +123,7 @@ def run(
     compute = Compute(
         scheduler=scheduler, progress=progress, threads=io_threads(cfg.search.is_remote)
     )
-    with AuditLog(layout.audit, reopen=bool(retry)) as audit, compute.session():
+    with AuditLog(layout.audit, reopen=bool(retry), signer=signer) as audit, compute.session():
         publisher = Publisher(layout, audit, recorded)
         if recorded or retry:
             audit.append("resumed", {"products_recorded": sorted(recorded), "retrying": retry})
@@ -167,7 +175,13 @@ def run(
         written = write_products(  # products, report, output STAC
             outcome, layout=layout, store=store, publisher=publisher, compute=compute
         )
-        head = audit.close({"catalog_sha256": _sha(layout.catalog), "run_id": run_id})  # audit
+        head = audit.close(  # audit
+            {
+                "catalog_sha256": _sha(layout.catalog),
+                "run_json_sha256": _sha(layout.run_json),
+                "run_id": run_id,
+            }
+        )
     result = RunResult(
         run_id, layout.root, written.scenes, dict(publisher.products), publisher.reused, head
     )

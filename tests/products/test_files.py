@@ -50,3 +50,16 @@ def test_checksums(tmp_path):
     before = sha256_file(d)
     (d / "sub" / "x").write_bytes(b"2")
     assert sha256_file(d) != before
+
+
+def test_directory_checksum_sees_bytes_moved_between_files(tmp_path):
+    # without each file's size in the digest, deleting a file and appending its name and
+    # bytes to the file before it kept the directory's checksum
+    d = tmp_path / "store"
+    (d / "c").mkdir(parents=True)
+    (d / "c" / "0").write_bytes(b"chunk zero")
+    (d / "c" / "1").write_bytes(b"chunk one")
+    before = sha256_file(d)
+    (d / "c" / "0").write_bytes(b"chunk zero" + b"c/1\0" + b"chunk one")
+    (d / "c" / "1").unlink()
+    assert sha256_file(d) != before

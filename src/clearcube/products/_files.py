@@ -42,13 +42,15 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
 
 
 def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, or of every file of a directory (sorted relative paths)."""
+    """Hex SHA-256 of a file, or of every file of a directory (sorted relative paths, each with
+    its size, so no bytes can move from one file into another's name or content unseen)."""
     path = Path(path)
     digest = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for file in files:
         if path.is_dir():
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+            name = file.relative_to(path).as_posix().encode()
+            digest.update(name + b"\0" + str(file.stat().st_size).encode() + b"\0")
         with file.open("rb") as fh:
             while block := fh.read(chunk):
                 digest.update(block)
