@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import clearcube
+from clearcube.resources import demo_catalog_path
 
 from ._cli import cli
 
@@ -35,7 +36,7 @@ def test_unknown_command_is_usage_error():
     assert "No such command" in done.stderr
 
 
-DEMO = "catalogs/demo/catalog.json"
+DEMO = "demo"
 BBOX = ["--bbox", "-54.035", "-3.025", "-53.965", "-2.985"]
 
 
@@ -79,11 +80,11 @@ def test_search_errors_are_one_line_exit_1():
 
 
 def test_inspect_shows_the_plan():
-    done = run(
-        "inspect",
-        "catalogs/demo/landsat-c2-l2/LC08_L2SP_226062_20210819_02_T1/"
-        "LC08_L2SP_226062_20210819_02_T1.json",
+    item = (
+        demo_catalog_path().parent
+        / "landsat-c2-l2/LC08_L2SP_226062_20210819_02_T1/LC08_L2SP_226062_20210819_02_T1.json"
     )
+    done = run("inspect", str(item))
     assert done.returncode == 0, done.stderr
     assert "qa_encoding: landsat-qa-pixel" in done.stdout
     assert "crs: EPSG:32622" in done.stdout

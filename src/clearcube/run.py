@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError, RunFailed
+from .errors import ClearcubeError, ConfigError, RunFailed, scrub_href
 from .layout import RunLayout
 from .runconfig import RunConfig, default_config_path, load_run_config
 
@@ -65,6 +65,9 @@ def run(
 ) -> RunResult:
     """Run the main job and write its products into ``out`` (default ``out/<run-id>``).
 
+    A run that fails before it wrote any product (a search that finds nothing, no usable
+    item) leaves no folder behind where there was none, and an empty one empty.
+
     Raises
     ------
     ConfigError
@@ -75,6 +78,48 @@ def run(
         With ``fallback = "fail"``: a scene could not be judged (the products of the other
         scenes are written and recorded first).
     """
+    cfg = (
+        config
+        if isinstance(config, RunConfig)
+        else load_run_config(config or default_config_path())
+    )
+    root = Path(out) if out is not None else Path("out") / cfg.digest()[:12]
+    existed = root.exists()
+    fresh = not existed or (root.is_dir() and not any(root.iterdir()))
+    try:
+        return _run(cfg, out=root, overwrite=overwrite, scheduler=scheduler, progress=progress)
+    except ClearcubeError as exc:
+        if fresh and not isinstance(exc, RunFailed) and root.is_dir():
+            _remove_unfinished(root, keep_folder=existed)
+        raise
+
+
+def _remove_unfinished(root: Path, *, keep_folder: bool) -> None:
+    """Remove what a failed run wrote into a folder that was new or empty, unless a product
+    was already recorded (then the folder is a run to resume)."""
+    from .products.publish import recorded_products
+
+    layout = RunLayout(root)
+    if layout.audit.exists() and recorded_products(layout.audit):
+        return
+    if not keep_folder:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    for child in root.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def _run(
+    config: RunConfig,
+    *,
+    out: Path,
+    overwrite: bool,
+    scheduler: str | None,
+    progress: bool,
+) -> RunResult:
     import pandas as pd
 
     from .catalog import find
@@ -90,14 +135,10 @@ def run(
     from .screen import screen
     from .verify import verify
 
-    cfg = (
-        config
-        if isinstance(config, RunConfig)
-        else load_run_config(config or default_config_path())
-    )
+    cfg = config
     digest = cfg.digest()
     run_id = digest[:12]
-    layout = RunLayout(Path(out) if out is not None else Path("out") / run_id)
+    layout = RunLayout(out)
     _claim_folder(layout, cfg, overwrite)
     retry: list[str] = []
     if layout.audit.exists() and verify(layout.root).ok:
@@ -124,11 +165,13 @@ def run(
 
         found = find(cfg.search)  # search
         audit.append("search", found.record())
+        compute.announce("search", f"{len(found.items)} item(s) in {scrub_href(cfg.search.source)}")
 
         ld = cfg.load  # plan
         planned = plan(
             found.items,
             bbox=cfg.search.bbox,
+            geometry=cfg.search.geometry,
             crs=cfg.mask.crs,
             resolution=cfg.mask.resolution,
             chunks_yx=ld.chunks_yx,
@@ -138,6 +181,12 @@ def run(
         )
         for fb in planned.fallbacks:
             audit.append("fallback", {"id": fb.id, "reason": fb.reason})
+        compute.announce(
+            "plan",
+            f"{len(planned.scenes)} scene(s) in {len(planned.slices)} slice(s), "
+            f"{len(planned.fallbacks)} fallback(s)",
+        )
+        compute.announce("screen", f"QA of {len(planned.scenes)} scene(s)")
 
         store = CubeStore(layout.cube, planned.geobox)  # screen
         screened = screen(
@@ -145,6 +194,7 @@ def run(
         )
 
         decisions = decide(planned, screened, cfg.mask)  # decide
+        compute.announce("read", f"reflectance of {len(decisions.used)} used slice(s)")
 
         got = read(  # read
             planned,
