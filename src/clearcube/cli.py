@@ -27,14 +27,24 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 #: Marks the handlers this module installed, so a second configuration replaces them.
 _HANDLER_TAG = "_clearcube_cli"
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+#: A query string (``?key=value...``) wherever it stands, e.g. in a logged request line.
+_QUERY = re.compile(r"\?[A-Za-z0-9_.%~-]+=[^\s'\"<>]*")
+#: The value of a credential header in a logged header mapping.
+_SECRET_HEADER = re.compile(
+    r"((?:authorization|cookie|x-api-key|api-key|ocp-apim-subscription-key)['\"]?\s*[:=]\s*)"
+    r"(['\"]?)[^'\",}]*",
+    re.IGNORECASE,
+)
 
 
 class _ScrubbingFormatter(logging.Formatter):
     """Formats a record, then strips query strings, fragments and user:password from every
-    URL in it (tracebacks included): signed hrefs carry tokens."""
+    URL in it and blanks credential headers (tracebacks included): signed hrefs carry
+    tokens."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return _URL.sub(lambda m: scrub_href(m.group(0)), super().format(record))
+        text = _URL.sub(lambda m: scrub_href(m.group(0)), super().format(record))
+        return _SECRET_HEADER.sub(r"\1\2***", _QUERY.sub("", text))
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
@@ -589,13 +599,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         import warnings
 
         warnings.filterwarnings("ignore", category=UserWarning, module="zarr")
+    levels = [(lg, lg.level) for lg in (logging.getLogger(), logging.getLogger("clearcube"))]
     _configure_logging(0, None)
     try:
         code = cli.main(args=args, prog_name="clearcube", standalone_mode=False)
     except click.exceptions.Abort:
         _fail("aborted", 1)
     except click.UsageError as exc:
-        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        where = f" (see '{exc.ctx.command_path if exc.ctx else 'clearcube'} --help')"
         _fail(exc.format_message().replace("\n", " ") + where, exc.exit_code)
     except click.ClickException as exc:
         _fail(exc.format_message().replace("\n", " "), exc.exit_code)
@@ -609,7 +620,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         message = str(exc).splitlines()[0] if str(exc) else ""
         _fail(f"{type(exc).__name__}: {message} (--debug shows the traceback)", 1)
     finally:
-        _remove_handlers()
+        _remove_handlers()  # and the levels as they were: main() may run inside a host
+        for logger, level in levels:
+            logger.setLevel(level)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -82,9 +82,11 @@ class Compute:
                 from distributed import progress
 
                 self._header(stage)
-                # distributed's text bar writes to stdout, which belongs to --json output
+                # distributed's text bar writes to stdout, which belongs to --json output;
+                # it asks the default client for the scheduler unless it is told (ours is
+                # not the default)
                 with contextlib.redirect_stdout(sys.stderr):
-                    progress(futures, notebook=False)
+                    progress(futures, notebook=False, scheduler=self._client.scheduler.address)
             return list(self._client.gather(futures))
         with contextlib.ExitStack() as stack:
             if self.progress:

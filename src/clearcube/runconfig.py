@@ -120,21 +120,23 @@ class SearchOptions(_Table):
             raise ValueError(str(exc)) from None
         return data
 
-    @field_validator("bbox")
+    @field_validator("bbox", mode="before")
     @classmethod
-    def _bbox(
-        cls, value: tuple[float, float, float, float] | None
-    ) -> tuple[float, float, float, float] | None:
+    def _bbox(cls, value: Any) -> Any:
         from .catalog import parse_bbox
 
-        _checked(parse_bbox, value)
+        _checked(parse_bbox, value)  # 4 numbers in range, not swapped
         return value
 
-    @field_validator("datetime")
+    @field_validator("datetime", mode="before")
     @classmethod
-    def _datetime(cls, value: str | None) -> str | None:
+    def _datetime(cls, value: Any) -> Any:
+        import datetime as dt
+
         from .catalog import parse_datetime
 
+        if isinstance(value, int | dt.date) and not isinstance(value, bool):
+            value = value.isoformat() if isinstance(value, dt.date) else str(value)  # TOML 2023
         _checked(parse_datetime, value)
         return value
 
@@ -276,16 +278,23 @@ class RunConfig(BaseModel):
         try:
             return RunConfig.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(_squash(exc, "options")) from None
+            raise ConfigError(_squash(exc, None)) from None
 
 
-def _squash(exc: ValidationError, source: str) -> str:
+def _squash(exc: ValidationError, source: str | None) -> str:
+    tables: dict[str, type[BaseModel]] = {
+        m.__name__: m for m in (SearchOptions, LoadOptions, CompositeOptions, RunConfig)
+    }
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         msg = str(err["msg"]).removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return f"{source}: " + "; ".join(parts)
+        model = tables.get(exc.title)
+        if err["type"] == "extra_forbidden" and model is not None and len(err["loc"]) == 1:
+            msg = f"unknown option; valid options: {', '.join(model.model_fields)}"
+        # a table's own error already says "invalid [table] options"
+        parts.append(f"{loc}: {msg}" if loc and not msg.startswith("invalid [") else msg)
+    return (f"{source}: " if source else "") + "; ".join(parts)
 
 
 def load_run_config(path: str | Path) -> RunConfig:

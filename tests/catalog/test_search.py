@@ -247,3 +247,24 @@ def test_search_against_the_stac_api(loaded_api):
     )
     assert done.returncode == 0, done.stderr
     assert "5 item(s)" in done.stderr
+
+
+def test_logs_lose_query_strings_and_credentials(loaded_api, tmp_path):
+    """-vvv logs every library's requests; a token in the source URL reaches neither stderr
+    nor the log file."""
+    host_port = loaded_api["url"].split("://", 1)[1]
+    secret = f"http://reader:pa55word@{host_port}/?token=SECRET123&sig=SIG456"
+    log = tmp_path / "search.log"
+    done = run_cli(
+        "-vvv", "search", "--source", secret, *BBOX, "--datetime", "2024",
+        "--collections", "sentinel-2-l2a", "--log-file", str(log), "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)  # the result is intact
+    text = log.read_text()
+    for where in (done.stderr, text):
+        assert "DEBUG urllib3.connectionpool" in where  # the requests were logged
+        assert "SECRET123" not in where
+        assert "SIG456" not in where
+        assert "pa55word" not in where
+    assert f"searching http://{host_port}/:" in done.stderr

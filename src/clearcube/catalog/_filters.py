@@ -191,7 +191,12 @@ def parse_datetime(value: DatetimeLike) -> tuple[dt.datetime | None, dt.datetime
     elif isinstance(value, dt.date):
         parts = [value]
     else:
-        parts = list(value)
+        try:
+            parts = list(value)
+        except TypeError:
+            raise CatalogError(
+                f"datetime {value!r} is not a string, date or (start, end) pair; {_DATETIME_FIX}"
+            ) from None
     if len(parts) == 1:
         one = _one(parts[0])
         if one is None:
@@ -304,13 +309,13 @@ def parse_geometry(obj: Any, where: str = "aoi") -> dict[str, Any]:
     from shapely.validation import explain_validity
 
     shp = shape(geometry)
+    if shp.convex_hull.area == 0:  # all positions on one line (a bowtie's area is 0 too)
+        raise CatalogError(f"{where}: the polygon has no area; {_AOI_FIX}")
     if not shp.is_valid:
         raise CatalogError(
             f"{where}: not a valid polygon ({explain_validity(shp)}); fix the geometry (e.g. "
             "shapely.make_valid or QGIS 'Fix geometries')"
         )
-    if shp.area == 0:
-        raise CatalogError(f"{where}: the polygon has no area; {_AOI_FIX}")
     return geometry
 
 
