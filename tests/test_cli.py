@@ -174,7 +174,7 @@ def test_run_json_on_a_cluster_keeps_progress_off_stdout(tmp_path):
 
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None
+        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0"
     ) as cluster:
         done = _demo_run(tmp_path, "--json", "--scheduler", cluster.scheduler_address)
     assert done.returncode == 0, done.stderr

@@ -109,7 +109,7 @@ def search(
         f.datetime_text,
         ",".join(f.collections) if f.collections else "default",
     )
-    if source == DEMO_SOURCE and not os.path.exists(source):
+    if source == DEMO_SOURCE:  # always the packaged one: a local folder is ./demo/...
         url = str(demo_catalog_path())
     elif source in PROVIDERS:
         provider = get_provider(source)
