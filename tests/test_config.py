@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dask.base
 import numpy as np
 import pytest
 
 import clearcube as cc
 from clearcube import ConfigError, Flag, MaskConfig, load_config
-
-REPO = Path(__file__).resolve().parents[1]
+from clearcube.resources import config_names, config_path
 
 
 def one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
@@ -89,9 +86,9 @@ def test_frozen_hashable_and_tokenizable():
 
 
 def test_shipped_configs_load():
-    default = load_config(REPO / "configs" / "default.toml")
+    default = load_config(config_path("default"))
     assert default == MaskConfig()
-    tropics = MaskConfig.from_toml(REPO / "configs" / "humid-tropics.toml")
+    tropics = MaskConfig.from_toml(config_path("humid-tropics"))
     assert tropics.scl_medium_as_cloud is False
     assert 2 not in tropics.confidence_tiers
     assert 3 in tropics.confidence_tiers
@@ -148,6 +145,7 @@ def test_the_mask_loader_knows_the_run_config_tables():
     from clearcube.runconfig import RunConfig, load_run_config
 
     assert tuple(RunConfig.model_fields) == RUN_TABLES
-    for name in ("default.toml", "humid-tropics.toml"):
-        run_config = load_run_config(REPO / "configs" / name)
-        assert run_config.mask == load_config(REPO / "configs" / name)
+    assert config_names() == ("default", "humid-tropics")
+    for name in config_names():
+        run_config = load_run_config(config_path(name))
+        assert run_config.mask == load_config(config_path(name))

@@ -18,10 +18,10 @@ from clearcube.cube import fallbacks_of, load
 from clearcube.demo import DEMO_BBOX, generate_demo
 from clearcube.engines.placement import source_pixel_coords, source_pixel_index
 from clearcube.gdal_env import clear_vsicurl_cache
+from clearcube.resources import demo_catalog_path
 from clearcube.stats import cloud_fraction
 
-REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "catalogs" / "demo" / "catalog.json"
+DEMO = demo_catalog_path()
 
 
 @pytest.fixture(scope="module")

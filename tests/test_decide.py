@@ -14,10 +14,11 @@ from rasterio.warp import transform_bounds
 import clearcube as cc
 from clearcube.decide import decide
 from clearcube.plan import plan
+from clearcube.resources import demo_catalog_path
 from clearcube.screen import Screened, ScreenedSlice, screen
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "catalogs" / "demo"
+DEMO = demo_catalog_path().parent
 CLOUDY = "S2A_21MZS_20240210_0_L2A"  # eo:cloud_cover 87.9 % over the whole tile
 
 

@@ -15,9 +15,9 @@ import rasterio
 import clearcube as cc
 from clearcube import Flag, MaskConfig
 from clearcube.demo import generate_demo
+from clearcube.resources import demo_catalog_path
 
-REPO = Path(__file__).resolve().parents[1]
-COMMITTED = REPO / "catalogs" / "demo"
+COMMITTED = demo_catalog_path().parent
 
 
 def digests(root: Path) -> dict[str, str]:
@@ -37,7 +37,7 @@ def fresh(tmp_path_factory):
 
 def test_deterministic_and_equal_to_the_committed_catalog(fresh):
     committed = digests(COMMITTED)
-    assert committed == digests(fresh), "catalogs/demo differs from `python -m clearcube.demo`"
+    assert committed == digests(fresh), "the packaged demo differs from `python -m clearcube.demo`"
     size = sum((COMMITTED / name).stat().st_size for name in committed)
     assert size < 20e6
 

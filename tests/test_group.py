@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 import clearcube as cc
 from clearcube import Flag
 from clearcube.cube import first_valid, take_member
 from clearcube.plan import plan, solar_days
+from clearcube.resources import demo_catalog_path
 
 N = Flag.NODATA
-DEMO = Path(__file__).resolve().parents[1] / "catalogs" / "demo" / "catalog.json"
+DEMO = demo_catalog_path()
 
 
 def test_solar_day_follows_longitude():

@@ -14,10 +14,11 @@ from rasterio.transform import from_origin
 import clearcube as cc
 from clearcube.decide import decide
 from clearcube.plan import plan
+from clearcube.resources import demo_catalog_path
 from clearcube.screen import screen
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "catalogs" / "demo"
+DEMO = demo_catalog_path().parent
 BBOX = (-54.035, -3.025, -53.965, -2.985)
 SCENE = "S2B_22MBA_20230804_0_L2A"
 

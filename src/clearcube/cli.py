@@ -1,13 +1,28 @@
-"""The command line: a thin layer over the Python API (``clearcube --help``)."""
+"""The command line: a thin layer over the Python API (``clearcube --help``).
+
+stdout carries only a command's result (a table, or with ``--json`` exactly one JSON
+document), so ``clearcube run --json | python -m json.tool`` works; progress, logs, notes and
+errors go to stderr (:mod:`clearcube._cli_output`). Only the command line configures
+:mod:`logging` (``-v``, ``--log-file``).
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 
 from . import __version__
+from ._cli_output import configure_logging, logging_options, remove_handlers, stdout_reserved
 from .errors import ClearcubeError
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+log = logging.getLogger(__name__)
 
 _VERSIONED = (
     "numpy",
@@ -27,6 +42,7 @@ _VERSIONED = (
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="clearcube")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@logging_options
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """clearcube: cloud-masked, grid-aligned datacubes from STAC catalogs."""
@@ -65,6 +81,23 @@ def _table(rows: list[dict[str, str]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _aoi_option(what: str) -> Callable[[_F], _F]:
+    return click.option(
+        "--aoi",
+        type=click.Path(dir_okay=False),
+        default=None,
+        metavar="FILE",
+        help="A GeoJSON area (Polygon, MultiPolygon, Feature or FeatureCollection in lon/lat) "
+        + what
+        + ".",
+    )
+
+
+def _one_area(bbox: Sequence[float] | None, aoi: str | None) -> None:
+    if bbox and aoi:
+        raise click.UsageError("give --bbox or --aoi, not both")
+
+
 @cli.command("search")
 @click.option(
     "--bbox",
@@ -74,18 +107,20 @@ def _table(rows: list[dict[str, str]], columns: list[str]) -> str:
     metavar="W S E N",
     help="Area in degrees (west south east north).",
 )
+@_aoi_option("instead of --bbox: its bounding box is searched")
 @click.option(
     "--datetime",
     "when",
     default=None,
     metavar="A/B",
-    help="RFC 3339 instant or interval, open ends '..' allowed.",
+    help="A year, month, day or RFC 3339 time, or an interval of them "
+    "(2023, 2023-08/.., ../2023-08-14).",
 )
 @click.option(
     "--source",
     default="earth-search",
     show_default=True,
-    help="Provider name, STAC API URL, catalog.json or ItemCollection file.",
+    help="Provider name, STAC API URL, catalog.json or ItemCollection file, or 'demo'.",
 )
 @click.option("--collections", default=None, help="Comma-separated collection ids.")
 @click.option("--max-cloud", type=float, default=None, help="Upper bound of eo:cloud_cover (%).")
@@ -97,8 +132,10 @@ def _table(rows: list[dict[str, str]], columns: list[str]) -> str:
     help="Write the result as an ItemCollection JSON (e.g. catalogs/my-aoi.json).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@logging_options
 def search_cmd(
     bbox: tuple[float, float, float, float] | None,
+    aoi: str | None,
     when: str | None,
     source: str,
     collections: str | None,
@@ -110,40 +147,45 @@ def search_cmd(
     """Find scenes and show what clearcube inferred for each (QA asset, CRS)."""
     import json
 
-    from .catalog import search
+    from .catalog import geometry_bbox, read_aoi, search
     from .sensors.plan import Fallback, plan_items
 
-    found = search(
-        bbox=bbox or None,
-        datetime=when,
-        collections=collections.split(",") if collections else None,
-        source=source,
-        max_cloud=max_cloud,
-        limit=limit,
-    )
-    rows = []
-    for item, plan in zip(found, plan_items(found), strict=True):
-        cloud = item.properties.get("eo:cloud_cover")
-        row = {
-            "id": item.id,
-            "datetime": item.datetime.isoformat() if item.datetime else "",
-            "platform": str(item.properties.get("platform", "")),
-            "cloud": f"{cloud:.2f}" if type(cloud) in (int, float) else "",  # junk: blank
-        }
-        if isinstance(plan, Fallback):
-            row.update(qa="-", crs="-", fallback=plan.reason)
-        else:
-            row.update(
-                qa=f"{plan.qa_asset} ({plan.qa_encoding})", crs=str(plan.crs or "?"), fallback=""
-            )
-        rows.append(row)
-    if save:
-        from pathlib import Path
+    _one_area(bbox, aoi)
+    with stdout_reserved():
+        area = geometry_bbox(read_aoi(aoi)) if aoi else (bbox or None)
+        found = search(
+            bbox=area,
+            datetime=when,
+            collections=[c.strip() for c in collections.split(",")] if collections else None,
+            source=source,
+            max_cloud=max_cloud,
+            limit=limit,
+        )
+        rows = []
+        for item, plan in zip(found, plan_items(found), strict=True):
+            cloud = item.properties.get("eo:cloud_cover")
+            row = {
+                "id": item.id,
+                "datetime": item.datetime.isoformat() if item.datetime else "",
+                "platform": str(item.properties.get("platform", "")),
+                "cloud": f"{cloud:.2f}" if type(cloud) in (int, float) else "",  # junk: blank
+            }
+            if isinstance(plan, Fallback):
+                row.update(qa="-", crs="-", fallback=plan.reason)
+            else:
+                row.update(
+                    qa=f"{plan.qa_asset} ({plan.qa_encoding})",
+                    crs=str(plan.crs or "?"),
+                    fallback="",
+                )
+            rows.append(row)
+        if save:
+            from pathlib import Path
 
-        Path(save).parent.mkdir(parents=True, exist_ok=True)
-        for item in found:
-            item.make_asset_hrefs_absolute()  # the saved file must read from anywhere
-        Path(save).write_text(json.dumps(found.to_dict(transform_hrefs=False), indent=1))
+            Path(save).parent.mkdir(parents=True, exist_ok=True)
+            for item in found:
+                item.make_asset_hrefs_absolute()  # the saved file must read from anywhere
+            Path(save).write_text(json.dumps(found.to_dict(transform_hrefs=False), indent=1))
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
@@ -159,14 +201,24 @@ def search_cmd(
 @click.option(
     "--source",
     default=None,
-    help="Where to look an id up (default: the default config's source, the demo).",
+    help="Where to look an id up (default: the default config's source, 'demo').",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@logging_options
 def inspect_cmd(item_or_id: str, source: str | None, as_json: bool) -> None:
     """Show what inference resolved for one item: a STAC item file or URL, or an item id."""
-    import json
-    import os
+    with stdout_reserved():
+        info = _inspect(item_or_id, source)
+    if as_json:
+        import json
 
+        click.echo(json.dumps(info, indent=1))
+    else:
+        for key, value in info.items():
+            click.echo(f"{key}: {value}")
+
+
+def _inspect(item_or_id: str, source: str | None) -> dict[str, Any]:
     import pystac
 
     from .errors import ItemError
@@ -212,25 +264,40 @@ def inspect_cmd(item_or_id: str, source: str | None, as_json: bool) -> None:
             for k, b in plan.bands.items()
         },
     }
-    if as_json:
-        click.echo(json.dumps(info, indent=1))
-    else:
-        for key, value in info.items():
-            click.echo(f"{key}: {value}")
+    return info
+
+
+def _config_file(value: str | None) -> str:
+    """A run config: a TOML path, or the name of a packaged config (``default``,
+    ``humid-tropics``)."""
+    from .resources import config_path
+
+    if value is None:
+        return str(config_path("default"))
+    if os.path.exists(value) or os.sep in value or "/" in value or value.endswith(".toml"):
+        return value  # a path: load_run_config names it if it is missing
+    return str(config_path(value))
 
 
 @cli.command("run")
 @click.option(
     "--config",
     "config_path",
-    type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="Run config TOML (default: configs/default.toml, the demo).",
+    metavar="TOML|NAME",
+    help="Run config TOML, or a packaged config name: default (the demo, offline), humid-tropics.",
 )
 @click.option(
     "--bbox", nargs=4, type=float, default=None, metavar="W S E N", help="Override [search].bbox."
 )
-@click.option("--datetime", "when", default=None, metavar="A/B", help="Override [search].datetime.")
+@_aoi_option("overriding [search].bbox/aoi: fractions are counted inside it")
+@click.option(
+    "--datetime",
+    "when",
+    default=None,
+    metavar="A/B",
+    help="Override [search].datetime (2023, 2023-08/.., RFC 3339 ...).",
+)
 @click.option("--source", default=None, help="Override [search].source.")
 @click.option(
     "--out",
@@ -254,10 +321,17 @@ def inspect_cmd(item_or_id: str, source: str | None, as_json: bool) -> None:
     "(default $CLEARCUBE_SIGNING_KEY; `clearcube keys new` makes one).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the scene table as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document: run id, output folder, counts and the scene table.",
+)
+@logging_options
 def run_cmd(
     config_path: str | None,
     bbox: tuple[float, ...] | None,
+    aoi: str | None,
     when: str | None,
     source: str | None,
     out: str | None,
@@ -268,20 +342,33 @@ def run_cmd(
     as_json: bool,
 ) -> None:
     """Search, mask, composite and write auditable products (the demo catalog by default)."""
-    from .run import run
-    from .runconfig import default_config_path, load_run_config
+    import json
 
-    cfg = load_run_config(config_path or default_config_path())
-    cfg = cfg.with_overrides(search={"bbox": bbox or None, "datetime": when, "source": source})
-    result = run(
-        cfg,
-        out=out,
-        overwrite=overwrite,
-        scheduler=scheduler,
-        progress=not quiet,
-        signing_key=signing_key,
-    )
-    scenes = result.scenes
+    from .run import run
+    from .runconfig import load_run_config
+
+    _one_area(bbox, aoi)
+    with stdout_reserved():
+        cfg = load_run_config(_config_file(config_path))
+        cfg = cfg.with_overrides(
+            search={
+                "bbox": bbox or None,
+                "aoi": os.path.abspath(aoi) if aoi else None,
+                "datetime": when,
+                "source": source,
+            }
+        )
+        log.info("run %s into %s", cfg.digest()[:12], out or f"out/{cfg.digest()[:12]}")
+        result = run(
+            cfg,
+            out=out,
+            overwrite=overwrite,
+            scheduler=scheduler,
+            progress=not quiet,
+            signing_key=signing_key,
+        )
+        scenes = result.scenes
+        counts = {str(k): int(v) for k, v in scenes["decision"].value_counts().items()}
     if as_json:
         cols = [
             c
@@ -296,17 +383,24 @@ def run_cmd(
             )
             if c in scenes
         ]
-        click.echo(scenes[cols].to_json(orient="records", date_format="iso"))
-    else:
-        counts = scenes["decision"].value_counts().to_dict()
-        click.echo(
-            f"run {result.run_id}: {len(scenes)} scenes ("
-            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-            + ")"
-        )
-        if result.reused:
-            click.echo(f"resumed: reused {', '.join(result.reused)}")
-        click.echo(f"products in {result.out_dir}/ (catalog.json, report.html, audit.jsonl)")
+        doc = {
+            "run_id": result.run_id,
+            "out_dir": str(result.out_dir),
+            "summary": {"scenes": len(scenes), "decisions": dict(sorted(counts.items()))},
+            "reused": result.reused,
+            "audit_head": result.audit_head,
+            "scenes": json.loads(scenes[cols].to_json(orient="records", date_format="iso")),
+        }
+        click.echo(json.dumps(doc, indent=1))
+        return
+    click.echo(
+        f"run {result.run_id}: {len(scenes)} scenes ("
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        + ")"
+    )
+    if result.reused:
+        click.echo(f"resumed: reused {', '.join(result.reused)}")
+    click.echo(f"products in {result.out_dir}/ (catalog.json, report.html, audit.jsonl)")
 
 
 @cli.command("verify")
@@ -386,8 +480,15 @@ def keys_fingerprint(key: str) -> None:
     default=None,
     help="Folder for the COGs (default OUT_DIR/composites-<method>-<period>).",
 )
+@logging_options
 def composite_cmd(out_dir: str, period: str, method: str, dest: str | None) -> None:
     """Composite the used scenes of a finished run's masked cube into COGs."""
+    with stdout_reserved():
+        folder, count = _composite(out_dir, period, method, dest)
+    click.echo(f"{count} composite(s) in {folder}")
+
+
+def _composite(out_dir: str, period: str, method: str, dest: str | None) -> tuple[Any, int]:
     from pathlib import Path
 
     import xarray as xr
@@ -416,35 +517,47 @@ def composite_cmd(out_dir: str, period: str, method: str, dest: str | None) -> N
         write_cog(
             [one["clear_count"]], folder / f"clear_count_{label}.tif", descriptions=["clear_count"]
         )
-    click.echo(f"{len(comp['period'])} composite(s) in {folder}")
+    return folder, len(comp["period"])
 
 
-def main() -> None:
-    """Console-script entry point: one-line errors, exit 1 on failure, 2 on bad usage."""
-    debug = "--debug" in sys.argv[1:]
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: one-line errors on stderr, exit 1 on failure, 2 on bad
+    usage (``argv`` defaults to the process's arguments)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
     if not debug:
         import warnings
 
         warnings.filterwarnings("ignore", category=UserWarning, module="zarr")
+    levels = [(lg, lg.level) for lg in (logging.getLogger(), logging.getLogger("clearcube"))]
+    configure_logging(0, None)
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(args=args, prog_name="clearcube", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
+        _fail("aborted", 1)
+    except click.UsageError as exc:
+        where = f" (see '{exc.ctx.command_path if exc.ctx else 'clearcube'} --help')"
+        _fail(exc.format_message().replace("\n", " ") + where, exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        _fail(exc.format_message().replace("\n", " "), exc.exit_code)
     except ClearcubeError as exc:
         if debug:
             raise
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        _fail(str(exc), 1)
     except Exception as exc:
         if debug:
             raise
         message = str(exc).splitlines()[0] if str(exc) else ""
-        click.echo(
-            f"error: {type(exc).__name__}: {message} (--debug shows the traceback)", err=True
-        )
-        sys.exit(1)
-    sys.exit(0)
+        _fail(f"{type(exc).__name__}: {message} (--debug shows the traceback)", 1)
+    finally:
+        remove_handlers()  # and the levels as they were: main() may run inside a host
+        for logger, level in levels:
+            logger.setLevel(level)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    """One line on stderr (the log file records it too), then exit with ``code``."""
+    log.error("%s", message, extra={"file_only": True})
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)

@@ -45,6 +45,14 @@ class Compute:
     progress: bool = False
     threads: int | None = None
     _client: Any = field(default=None, repr=False)
+    _announced: str | None = field(default=None, repr=False)
+
+    def announce(self, stage: str, detail: str) -> None:
+        """Print ``[stage] detail`` on stderr (with ``progress``): what a stage works on, e.g.
+        its scene count; the stage's progress bar then follows without a second header."""
+        if self.progress:
+            print(f"[{stage}] {detail}", file=sys.stderr, flush=True)
+            self._announced = stage
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Compute]:
@@ -73,14 +81,18 @@ class Compute:
             if self.progress:
                 from distributed import progress
 
-                print(f"[{stage}]", file=sys.stderr, flush=True)
-                progress(futures, notebook=False)
+                self._header(stage)
+                # distributed's text bar writes to stdout, which belongs to --json output;
+                # it asks the default client for the scheduler unless it is told (ours is
+                # not the default)
+                with contextlib.redirect_stdout(sys.stderr):
+                    progress(futures, notebook=False, scheduler=self._client.scheduler.address)
             return list(self._client.gather(futures))
         with contextlib.ExitStack() as stack:
             if self.progress:
                 from dask.diagnostics import ProgressBar
 
-                print(f"[{stage}]", file=sys.stderr, flush=True)
+                self._header(stage)
                 stack.enter_context(ProgressBar(out=sys.stderr))
             # no graph optimisation: it fuses each collection's tasks separately, so a read
             # task shared by the data and its failures would run twice
@@ -92,3 +104,8 @@ class Compute:
                     optimize_graph=False,
                 )
             )
+
+    def _header(self, stage: str) -> None:
+        if self._announced != stage:
+            print(f"[{stage}]", file=sys.stderr, flush=True)
+        self._announced = None

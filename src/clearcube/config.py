@@ -341,7 +341,7 @@ class MaskConfig(BaseModel):
 
     @classmethod
     def from_toml(cls, path: str | Path) -> MaskConfig:
-        """Read the ``[mask]`` table of a TOML file (see ``configs/default.toml``)."""
+        """Read the ``[mask]`` table of a TOML file (see the packaged ``configs/default.toml``)."""
         return load_config(path)
 
 
@@ -360,7 +360,10 @@ def read_toml(path: Path, tables: Sequence[str] | None = None) -> dict[str, Any]
         with path.open("rb") as fh:
             doc = tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found; see configs/default.toml") from None
+        raise ConfigError(
+            f"{path}: config file not found; check the path (`clearcube run --config default` "
+            "runs the packaged default)"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     if tables is not None:

@@ -1,5 +1,8 @@
 """The deterministic demo catalog: ``python -m clearcube.demo [OUT_DIR] [--scale N]``.
 
+Without OUT_DIR it rewrites the packaged copy (``src/clearcube/catalogs/demo``), which the
+source name ``"demo"`` and the default run config read.
+
 A static STAC catalog of small but realistic COGs over a deforestation frontier in Para,
 Brazil, straddling the UTM 21S/22S boundary at 54 W: two overlapping Sentinel-2 L2A tiles
 (EPSG:32721 and EPSG:32722; SCL at 20 m, red and nir at 10 m) on five dates from 2021 to 2024
@@ -521,7 +524,7 @@ def _dump(path: Path, obj: Any) -> None:
 
 
 def generate_demo(
-    out_dir: str | Path = "catalogs/demo",
+    out_dir: str | Path | None = None,
     *,
     scale: int = 1,
     qa_only: bool = False,
@@ -531,6 +534,9 @@ def generate_demo(
 
     Parameters
     ----------
+    out_dir
+        Default: the packaged demo catalog (``src/clearcube/catalogs/demo`` in a clone), the
+        one the source name ``"demo"`` and the default run config read.
     scale
         Multiplies the tile size: 1 gives 512 px Sentinel-2 bands (5 km tiles, about 6 MB in
         all); 21 or more gives full-size tiles (10980 px bands, 5490 px SCL) for benchmarks.
@@ -540,6 +546,10 @@ def generate_demo(
         Write absolute asset hrefs under this URL (e.g. ``http://127.0.0.1:8080/demo/``) instead
         of relative ones, for serving the folder over HTTP.
     """
+    if out_dir is None:
+        from .resources import demo_catalog_path
+
+        out_dir = demo_catalog_path().parent
     out = Path(out_dir)
     if out.exists():
         shutil.rmtree(out)
@@ -599,7 +609,9 @@ def _truth_summary(out: Path, item: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m clearcube.demo", description=__doc__)
-    ap.add_argument("out_dir", nargs="?", default="catalogs/demo")
+    ap.add_argument(
+        "out_dir", nargs="?", default=None, help="default: the packaged demo catalog's folder"
+    )
     ap.add_argument("--scale", type=int, default=1, help="tile size multiplier (21: full)")
     ap.add_argument("--qa-only", action="store_true", help="write only the QA assets")
     ap.add_argument("--href-base", default=None, help="absolute URL prefix for asset hrefs")

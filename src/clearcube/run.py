@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError, RunFailed
+from .errors import ClearcubeError, ConfigError, RunFailed, scrub_href
 from .layout import RunLayout
 from .runconfig import RunConfig, default_config_path, load_run_config
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .products.signing import SigningKey
 
 __all__ = ["RunResult", "run"]
 
@@ -69,6 +71,9 @@ def run(
     ``signing_key`` (default ``$CLEARCUBE_SIGNING_KEY``) is a PKCS8 PEM Ed25519 private key
     (``clearcube keys new``) that signs the audit trail's end record.
 
+    A run that fails before it wrote any product (a search that finds nothing, no usable
+    item) leaves no folder behind where there was none, and an empty one empty.
+
     Raises
     ------
     ConfigError
@@ -80,6 +85,60 @@ def run(
         With ``fallback = "fail"``: a scene could not be judged (the products of the other
         scenes are written and recorded first).
     """
+    cfg = (
+        config
+        if isinstance(config, RunConfig)
+        else load_run_config(config or default_config_path())
+    )
+    root = Path(out) if out is not None else Path("out") / cfg.digest()[:12]
+    existed = root.exists()
+    fresh = not existed or (root.is_dir() and not any(root.iterdir()))
+    from .products.signing import load_signing_key, signing_key_path
+
+    key_path = signing_key_path(signing_key)
+    signer = load_signing_key(key_path) if key_path is not None else None
+    try:
+        return _run(
+            cfg,
+            out=root,
+            overwrite=overwrite,
+            scheduler=scheduler,
+            progress=progress,
+            signer=signer,
+        )
+    except ClearcubeError as exc:
+        if fresh and not isinstance(exc, RunFailed) and root.is_dir():
+            _remove_unfinished(root, keep_folder=existed)
+        raise
+
+
+def _remove_unfinished(root: Path, *, keep_folder: bool) -> None:
+    """Remove what a failed run wrote into a folder that was new or empty, unless a product
+    was already recorded (then the folder is a run to resume)."""
+    from .products.publish import recorded_products
+
+    layout = RunLayout(root)
+    if layout.audit.exists() and recorded_products(layout.audit):
+        return
+    if not keep_folder:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    for child in root.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def _run(
+    config: RunConfig,
+    *,
+    out: Path,
+    overwrite: bool,
+    scheduler: str | None,
+    progress: bool,
+    signer: SigningKey | None,
+) -> RunResult:
     import pandas as pd
 
     from .catalog import find
@@ -89,23 +148,16 @@ def run(
     from .plan import plan
     from .products.audit import AuditLog, verify_audit
     from .products.publish import Publisher, recorded_products
-    from .products.signing import load_signing_key, signing_key_path
     from .products.writers import write_products
     from .products.zarr import CubeStore
     from .read import read
     from .screen import screen
     from .verify import verify
 
-    cfg = (
-        config
-        if isinstance(config, RunConfig)
-        else load_run_config(config or default_config_path())
-    )
-    key_path = signing_key_path(signing_key)
-    signer = load_signing_key(key_path) if key_path is not None else None
+    cfg = config
     digest = cfg.digest()
     run_id = digest[:12]
-    layout = RunLayout(Path(out) if out is not None else Path("out") / run_id)
+    layout = RunLayout(out)
     _claim_folder(layout, cfg, overwrite)
     retry: list[str] = []
     if layout.audit.exists() and verify(layout.root).intact:
@@ -132,11 +184,13 @@ def run(
 
         found = find(cfg.search)  # search
         audit.append("search", found.record())
+        compute.announce("search", f"{len(found.items)} item(s) in {scrub_href(cfg.search.source)}")
 
         ld = cfg.load  # plan
         planned = plan(
             found.items,
             bbox=cfg.search.bbox,
+            geometry=cfg.search.geometry,
             crs=cfg.mask.crs,
             resolution=cfg.mask.resolution,
             chunks_yx=ld.chunks_yx,
@@ -147,6 +201,12 @@ def run(
         )
         for fb in planned.fallbacks:
             audit.append("fallback", {"id": fb.id, "reason": fb.reason})
+        compute.announce(
+            "plan",
+            f"{len(planned.scenes)} scene(s) in {len(planned.slices)} slice(s), "
+            f"{len(planned.fallbacks)} fallback(s)",
+        )
+        compute.announce("screen", f"QA of {len(planned.scenes)} scene(s)")
 
         store = CubeStore(layout.cube, planned.geobox)  # screen
         screened = screen(
@@ -154,6 +214,7 @@ def run(
         )
 
         decisions = decide(planned, screened, cfg.mask)  # decide
+        compute.announce("read", f"reflectance of {len(decisions.used)} used slice(s)")
 
         got = read(  # read
             planned,

@@ -1,8 +1,11 @@
 """The main job's configuration: what to search, how to load, mask and composite (TOML).
 
 A run config is one TOML file with the tables ``[search]``, ``[load]``, ``[mask]`` (a
-:class:`~clearcube.MaskConfig`) and ``[composite]``; ``configs/default.toml`` runs the demo
-catalog offline. Relative paths in ``[search].source`` are relative to the config file.
+:class:`~clearcube.MaskConfig`) and ``[composite]``; the packaged ``default`` config
+(:func:`clearcube.resources.config_path`) runs the demo catalog offline. Relative paths in
+``[search].source`` and ``[search].aoi`` are relative to the config file. Every search option
+is checked when the config is built (bbox, datetime, collections, the AOI file), so a bad value
+is one ConfigError before a run touches its output folder.
 """
 
 from __future__ import annotations
@@ -12,10 +15,17 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .config import MaskConfig, read_toml
-from .errors import ConfigError
+from .errors import ClearcubeError, ConfigError
 
 __all__ = [
     "CompositeOptions",
@@ -46,25 +56,128 @@ ENGINES = ("native", "odc", "stackstac")
 
 
 def default_config_path() -> Path:
-    """The default run config: the demo catalog, offline (``configs/default.toml``)."""
-    return Path(__file__).resolve().parents[2] / "configs" / "default.toml"
+    """The default run config: the demo catalog, offline (the packaged ``default.toml``)."""
+    from .resources import config_path
+
+    return config_path("default")
+
+
+def _checked(check: Any, value: Any) -> None:
+    """Run a search-filter check; its one-line CatalogError becomes a validation error."""
+    try:
+        check(value)
+    except ClearcubeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class SearchOptions(_Table):
-    """``[search]``: what :func:`clearcube.search` is asked."""
+    """``[search]``: what :func:`clearcube.search` is asked.
+
+    Attributes
+    ----------
+    source
+        A provider name, STAC API URL, catalog.json / ItemCollection file, or ``demo``.
+    bbox
+        (west, south, east, north) in degrees.
+    aoi
+        A GeoJSON file (Polygon, MultiPolygon, Feature or FeatureCollection in lon/lat) as the
+        area of interest instead of a bbox: the search asks for its bounding box, cloud
+        fractions are counted inside the polygon.
+    geometry
+        The AOI polygon (read from ``aoi``, or given directly as a GeoJSON mapping).
+    datetime
+        As :func:`clearcube.search` takes it (``"2023"``, ``"2023-08/.."``, RFC 3339, ...).
+    """
 
     _table: ClassVar[str] = "[search]"
 
     source: str = "earth-search"
     bbox: tuple[float, float, float, float] | None = None
+    aoi: str | None = None
+    geometry: dict[str, Any] | None = None
     datetime: str | None = None
     collections: tuple[str, ...] | None = None
     max_cloud: float | None = None
     limit: int | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _area(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        from .catalog import parse_geometry, read_aoi
+
+        if data.get("bbox") is not None and (data.get("aoi") or data.get("geometry")):
+            raise ValueError(
+                "both bbox and aoi are set; keep one (the aoi's bounding box is searched)"
+            )
+        try:
+            if data.get("geometry") is not None:
+                data = {**data, "geometry": parse_geometry(data["geometry"], "geometry")}
+            elif data.get("aoi"):
+                data = {**data, "geometry": read_aoi(str(data["aoi"]))}
+        except ClearcubeError as exc:
+            raise ValueError(str(exc)) from None
+        return data
+
+    @field_validator("bbox", mode="before")
+    @classmethod
+    def _bbox(cls, value: Any) -> Any:
+        from .catalog import parse_bbox
+
+        _checked(parse_bbox, value)  # 4 numbers in range, not swapped
+        return value
+
+    @field_validator("datetime", mode="before")
+    @classmethod
+    def _datetime(cls, value: Any) -> Any:
+        import datetime as dt
+
+        from .catalog import parse_datetime
+
+        if isinstance(value, int | dt.date) and not isinstance(value, bool):
+            value = value.isoformat() if isinstance(value, dt.date) else str(value)  # TOML 2023
+        _checked(parse_datetime, value)
+        return value
+
+    @field_validator("collections")
+    @classmethod
+    def _collections(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for cid in value or ():
+            if not cid.strip():
+                raise ValueError(f"collection id {cid!r} is blank; give ids such as sentinel-2-l2a")
+        return value
+
+    @field_validator("max_cloud")
+    @classmethod
+    def _max_cloud(cls, value: float | None) -> float | None:
+        if value is not None and not 0 <= value <= 100:
+            raise ValueError(f"max_cloud {value} outside [0, 100] (percent); give e.g. 40")
+        return value
+
+    @field_validator("limit")
+    @classmethod
+    def _limit(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"limit {value} must be at least 1; give a count, or none for all")
+        return value
+
+    @property
+    def search_bbox(self) -> tuple[float, float, float, float] | None:
+        """The box the search asks for: the bbox, or the AOI polygon's bounding box."""
+        if self.geometry is not None:
+            from .catalog import geometry_bbox
+
+            return geometry_bbox(self.geometry)
+        return self.bbox
+
     @property
     def is_remote(self) -> bool:
         """Whether the source is read over the network (a provider name or a URL)."""
+        from .resources import DEMO_SOURCE
+
+        if self.source == DEMO_SOURCE:
+            return False
         return "://" in self.source or not (
             self.source.endswith(".json") or "/" in self.source or "\\" in self.source
         )
@@ -152,22 +265,36 @@ class RunConfig(BaseModel):
         return hashlib.sha256(text.encode()).hexdigest()
 
     def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
-        """A copy with some options of some tables replaced (from the command line)."""
+        """A copy with some options of some tables replaced (from the command line).
+
+        A new ``search.bbox`` replaces the config's AOI and a new ``search.aoi`` its bbox.
+        """
         data = self.model_dump(mode="python")
         for name, values in sections.items():
-            data[name] = {**data[name], **{k: v for k, v in values.items() if v is not None}}
+            given = {k: v for k, v in values.items() if v is not None}
+            if name == "search" and ("bbox" in given or "aoi" in given):
+                given = {"bbox": None, "aoi": None, "geometry": None, **given}
+            data[name] = {**data[name], **given}
         try:
             return RunConfig.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(_squash(exc, "options")) from None
+            raise ConfigError(_squash(exc, None)) from None
 
 
-def _squash(exc: ValidationError, source: str) -> str:
+def _squash(exc: ValidationError, source: str | None) -> str:
+    tables: dict[str, type[BaseModel]] = {
+        m.__name__: m for m in (SearchOptions, LoadOptions, CompositeOptions, RunConfig)
+    }
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{loc}: {str(err['msg']).removeprefix('Value error, ')}")
-    return f"{source}: " + "; ".join(parts)
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        model = tables.get(exc.title)
+        if err["type"] == "extra_forbidden" and model is not None and len(err["loc"]) == 1:
+            msg = f"unknown option; valid options: {', '.join(model.model_fields)}"
+        # a table's own error already says "invalid [table] options"
+        parts.append(f"{loc}: {msg}" if loc and not msg.startswith("invalid [") else msg)
+    return (f"{source}: " if source else "") + "; ".join(parts)
 
 
 def load_run_config(path: str | Path) -> RunConfig:
@@ -190,6 +317,8 @@ def load_run_config(path: str | Path) -> RunConfig:
     ):
         resolved = (path.parent / source).resolve()
         search["source"] = str(resolved)
+    if isinstance(search.get("aoi"), str):
+        search["aoi"] = str((path.parent / search["aoi"]).resolve())
     mask = MaskConfig.from_mapping(doc.get("mask", {}), source=f"{path} [mask]")
     try:
         return RunConfig(

@@ -44,6 +44,26 @@ def antimeridian_item(template: dict) -> dict:
     return item
 
 
+#: Items on the edges of August 2023, in their own collection: where a month ends.
+EDGES = {
+    "EDGE_A": "2023-07-31T23:59:59Z",  # last second before August
+    "EDGE_B": "2023-08-01T00:00:00Z",  # first second of August
+    "EDGE_C": "2023-08-31T23:59:59Z",  # last second of August
+    "EDGE_D": "2023-09-01T00:00:00Z",
+}
+
+
+def edge_items(template: dict) -> list[dict]:
+    out = []
+    for name, when in EDGES.items():
+        item = copy.deepcopy(template)
+        item["id"] = name
+        item["collection"] = "edge-test"
+        item["properties"]["datetime"] = when
+        out.append(item)
+    return out
+
+
 def collection_doc(cid: str) -> dict:
     return {
         "type": "Collection",
@@ -77,8 +97,9 @@ def loaded_api(stac_api, demo_http, realdata):
         d["links"] = []
     real = real_features()
     extra = [antimeridian_item(demo[0])]
-    features = demo + real + extra
+    edges = edge_items(demo[0])
+    features = demo + real + extra + edges
     stac_api.load(
         [collection_doc(c) for c in sorted({f["collection"] for f in features})], features
     )
-    return {"url": stac_api.url, "demo": demo, "real": real, "extra": extra}
+    return {"url": stac_api.url, "demo": demo, "real": real, "extra": extra, "edges": edges}

@@ -15,6 +15,7 @@ from clearcube.catalog import search
 from clearcube.demo import DEMO_BBOX
 from clearcube.errors import CatalogError
 from clearcube.gdal_env import DEADLINE_OPTION
+from clearcube.resources import demo_catalog_path
 
 from ..servers.faults import Faults, Rule
 
@@ -39,7 +40,7 @@ def ids(found) -> list[str]:
 def static_http(fault_server, tmp_path):
     """The demo catalog's JSON (no rasters) served by a fault server."""
     shutil.copytree(
-        REPO / "catalogs" / "demo",
+        demo_catalog_path().parent,
         tmp_path / "demo",
         ignore=shutil.ignore_patterns("*.tif", "*.TIF"),
     )
@@ -81,7 +82,7 @@ def run_seeds(server, faults, query, monkeypatch, seeds):
 def test_static_catalog_over_http_gives_the_same_items(static_http, monkeypatch, faults, kinds):
     server, url = static_http
     clean = ids(search(DEMO_BBOX, WHEN, DEMO_COLLECTIONS, source=url))
-    local = str(REPO / "catalogs" / "demo" / "catalog.json")
+    local = str(demo_catalog_path())
     assert clean == ids(search(DEMO_BBOX, WHEN, DEMO_COLLECTIONS, source=local))
     assert len(clean) == 13
     results, injected = run_seeds(

@@ -7,14 +7,13 @@ pixels along the curved edges of one grid's image in the other.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import clearcube as cc
+from clearcube.resources import demo_catalog_path
 
-CATALOG = Path(__file__).resolve().parents[2] / "catalogs" / "demo" / "catalog.json"
+CATALOG = demo_catalog_path()
 BBOX = (-54.035, -3.025, -53.965, -2.985)  # README "Searching and loading"
 RES_DEG = 0.0002
 ENGINES = ["native", "odc", "stackstac"]

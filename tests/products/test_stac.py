@@ -27,11 +27,12 @@ from jsonschema.validators import validator_for
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
+from clearcube.resources import config_path, demo_catalog_path
 from clearcube.run import run
 from clearcube.runconfig import load_run_config
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "catalogs" / "demo"
+DEMO = demo_catalog_path().parent
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
@@ -119,7 +120,7 @@ def validator(schemas) -> Validator:
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    cfg = load_run_config(REPO / "configs" / "default.toml")
+    cfg = load_run_config(config_path("default"))
     out = tmp_path_factory.mktemp("stac") / "run"
     run(cfg, out=out)
     return out

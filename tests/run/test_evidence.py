@@ -21,6 +21,7 @@ import xarray as xr
 import clearcube as cc
 from clearcube import Flag
 from clearcube.catalog import find
+from clearcube.resources import config_path
 from clearcube.run import run
 from clearcube.runconfig import load_run_config
 from clearcube.sensors.plan import plan_items
@@ -31,7 +32,7 @@ BANDS = ("red", "nir")
 
 @pytest.fixture(scope="module")
 def config():
-    return load_run_config(REPO / "configs" / "default.toml")
+    return load_run_config(config_path("default"))
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,14 @@ import rasterio
 import xarray as xr
 
 import clearcube as cc
+from clearcube.resources import config_path, demo_catalog_path
 from clearcube.run import run
 from clearcube.runconfig import load_run_config
 from clearcube.verify import verify
 
 from .._cli import cli
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "catalogs" / "demo"
+DEMO = demo_catalog_path().parent
 CORRUPT = "S2B_22MBA_20230804_0_L2A"  # used in a clean run: its QA is garbled after the header
 NO_RED = "S2B_21MZS_20230804_0_L2A"  # used in a clean run: its red band is gone
 # scene-table columns that differ between runs over copies of one catalog by construction (the
@@ -46,7 +46,7 @@ def item_folder(root: Path, item_id: str) -> Path:
 
 
 def config(source: Path, **mask):
-    cfg = load_run_config(REPO / "configs" / "default.toml")
+    cfg = load_run_config(config_path("default"))
     return cfg.with_overrides(search={"source": str(source)}, mask=mask)
 
 
@@ -141,10 +141,10 @@ def test_fallback_policy_review_queues_and_fail_exits_non_zero(catalogs, tmp_pat
     assert verify(tmp_path / "fail").ok  # it wrote what it had, and recorded it
     strict = tmp_path / "strict.toml"
     strict.write_text(
-        (REPO / "configs" / "default.toml")
+        config_path("default")
         .read_text()
         .replace('fallback = "exclude"', 'fallback = "fail"')
-        .replace('source = "../catalogs/demo/catalog.json"', f'source = "{catalogs["broken"]}"')
+        .replace('source = "demo"', f'source = "{catalogs["broken"]}"')
     )
     done = cli("run", "--quiet", "--config", str(strict), "--out", str(tmp_path / "cli"))
     assert done.returncode == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,13 +12,12 @@ import rasterio
 import xarray as xr
 
 import clearcube as cc
+from clearcube.resources import config_path
 from clearcube.run import run
 from clearcube.runconfig import load_run_config
 from clearcube.verify import verify
 
 from .._cli import cli
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +117,7 @@ def test_verify_passes_then_fails_on_any_change(finished, tmp_path):
 
 
 def test_resume_and_config_guard(tmp_path):
-    cfg = load_run_config(REPO / "configs" / "default.toml")
+    cfg = load_run_config(config_path("default"))
     out = tmp_path / "resume"
     first = run(cfg, out=out)
     # a crash after some products: drop the end of the audit trail and one product
@@ -175,7 +173,7 @@ def test_composite_command_medoid(finished, tmp_path):
 
 def test_run_on_a_dask_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
-    cfg = load_run_config(REPO / "configs" / "default.toml")
+    cfg = load_run_config(config_path("default"))
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:

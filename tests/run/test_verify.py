@@ -25,6 +25,7 @@ from clearcube.products.signing import (
     load_signing_key,
     new_key_pair,
 )
+from clearcube.resources import config_path
 from clearcube.run import run
 from clearcube.runconfig import load_run_config
 from clearcube.verify import VerifyResult, verify
@@ -48,7 +49,7 @@ def runs(tmp_path_factory, keys):
     with pytest.MonkeyPatch.context() as env:
         env.delenv(ENV_SIGNING_KEY, raising=False)
         env.delenv("CLEARCUBE_AUDIT_KEY", raising=False)
-        unsigned = run(load_run_config(REPO / "configs" / "default.toml"), out=base / "unsigned")
+        unsigned = run(load_run_config(config_path("default")), out=base / "unsigned")
         env.setenv(ENV_SIGNING_KEY, str(keys["producer"].private))
         done = cli("run", "--quiet", "--out", str(base / "signed"))
     assert done.returncode == 0, done.stderr
@@ -300,7 +301,7 @@ def test_links_and_odd_file_names_are_named_on_one_line(copy, tmp_path):
 def test_a_rerun_keeps_a_finished_run_with_an_added_file(copy):
     folder = copy("unsigned")
     (folder / "notes.txt").write_text("reviewed on site")
-    again = run(load_run_config(REPO / "configs" / "default.toml"), out=folder)
+    again = run(load_run_config(config_path("default")), out=folder)
     assert again.reused == ["all"]
     assert verify(folder).unrecorded == ["notes.txt"]
 

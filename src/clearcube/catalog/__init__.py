@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CatalogError, ItemError, scrub_href
-from ._filters import BBoxLike, DatetimeLike, normalise
+from ._filters import (
+    BBoxLike,
+    DatetimeLike,
+    Filters,
+    geometry_bbox,
+    normalise,
+    parse_bbox,
+    parse_datetime,
+    parse_geometry,
+    swapped_boxes,
+)
 from .providers import PROVIDERS, Provider, get_provider, modifier_for
 
 if TYPE_CHECKING:
@@ -20,10 +33,17 @@ __all__ = [
     "Provider",
     "canonical_json",
     "find",
+    "geometry_bbox",
     "item_digest",
     "item_json",
+    "parse_bbox",
+    "parse_datetime",
+    "parse_geometry",
+    "read_aoi",
     "search",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def _is_static(source: str) -> bool:
@@ -49,13 +69,18 @@ def search(
         (west, south, east, north) in degrees; west > east crosses the antimeridian.
         None: anywhere.
     datetime
-        RFC 3339 instant or interval (``"2024-01-01/2024-03-31"``, open ends ``..``), a
-        datetime/date, or a (start, end) pair. None: any time.
+        As pystac-client takes it: an RFC 3339 instant, a year ``"2023"``, a month
+        ``"2023-08"`` or a day ``"2023-08-14"`` (each the whole period, to its last second), an
+        interval of those (``"2023-01/2023-06"``, open ends ``..``: ``"2023/.."``), a
+        datetime/date, or a (start, end) pair. None: any time. Static catalogs and APIs select
+        the same items.
     collections
         Collection ids; default for a known provider: its Sentinel-2 L2A and Landsat C2 L2.
+        An id the source does not have is an error naming the ones it has.
     source
         ``earth-search``, ``planetary-computer``, ``cdse``, ``usgs-landsatlook``, any STAC API
-        URL, or a path/URL to a ``catalog.json`` or an ItemCollection file.
+        URL, a path/URL to a ``catalog.json`` or an ItemCollection file, or ``demo`` (the demo
+        catalog shipped with clearcube).
     max_cloud
         Upper bound of ``eo:cloud_cover`` in percent (items without it are excluded).
     limit
@@ -66,12 +91,30 @@ def search(
     Returns
     -------
     pystac.ItemCollection
+
+    Raises
+    ------
+    CatalogError
+        A malformed query (one line naming the value and the fix), an unknown provider or
+        collection, an unreadable source, or a bbox that finds nothing although its
+        latitude-first reading (S W N E) would.
     """
     import pystac
 
+    from ..resources import DEMO_SOURCE, demo_catalog_path
+
     f = normalise(bbox, datetime, collections, max_cloud, limit, query)
     provider: Provider | None = None
-    if source in PROVIDERS:
+    log.info(
+        "searching %s: bbox %s, datetime %s, collections %s",
+        scrub_href(source),
+        f.bbox,
+        f.datetime_text,
+        ",".join(f.collections) if f.collections else "default",
+    )
+    if source == DEMO_SOURCE:  # always the packaged one: a local folder is ./demo/...
+        url = str(demo_catalog_path())
+    elif source in PROVIDERS:
         provider = get_provider(source)
         url = provider.url
     elif "://" in source or os.sep in source or source.endswith(".json") or os.path.exists(source):
@@ -81,10 +124,8 @@ def search(
         raise AssertionError("unreachable")
 
     if _is_static(url) and provider is None:
-        from ._static import search_static
-
         items = []
-        for href, data in search_static(url, f):
+        for href, data in _static_hits(url, f):
             try:
                 item = pystac.Item.from_dict(data, preserve_dict=False)
             except Exception as exc:  # pystac raises many types on malformed items
@@ -96,19 +137,95 @@ def search(
                 ) from None
             item.set_self_href(href)
             items.append(item)
+        log.info("found %d item(s) in %s", len(items), scrub_href(url))
         return pystac.ItemCollection(items, clone_items=False)
 
     if f.boxes is None and f.start is None and f.end is None and f.limit is None:
         raise CatalogError(
             f"refusing to search all of {url} without bbox, datetime or limit; narrow the query"
         )
+    explicit = f.collections is not None
     if f.collections is None and provider is not None:
         product = [c for cols in provider.collections.values() for c in cols]
         f = normalise(bbox, datetime, product, max_cloud, limit, query)
     from ._api import search_api
 
-    found = list(search_api(url, f, modifier=modifier_for(provider)))
+    modifier = modifier_for(provider)
+    found = list(search_api(url, f, modifier=modifier, check_collections=explicit))
+    swapped = swapped_boxes(f.boxes) if not found else None
+    if swapped and list(search_api(url, replace(f, boxes=swapped, limit=1), modifier=modifier)):
+        _raise_swapped(f, swapped, url)
+    log.info("found %d item(s) at %s", len(found), scrub_href(url))
     return pystac.ItemCollection(found, clone_items=False)
+
+
+def _raise_swapped(f: Filters, swapped: tuple[tuple[float, ...], ...], url: str) -> None:
+    def text(box: Sequence[float]) -> str:
+        return " ".join(f"{v:g}" for v in box)
+
+    raise CatalogError(
+        f"bbox {text(f.boxes[0] if f.boxes else ())} finds no items in {scrub_href(url)}, "
+        f"but {text(swapped[0])} does: bbox order is W S E N (longitude first)"
+    )
+
+
+def _static_hits(url: str, f: Filters) -> list[tuple[str, dict[str, Any]]]:
+    """The matching ``(href, item)`` pairs of a static catalog (at most ``f.limit``).
+
+    The walk goes on past the limit only until every asked collection was seen, so an id
+    the catalog lacks is an error naming those it has rather than silently no item; a
+    search that finds nothing checks the box read latitude-first on the same pass.
+    """
+    from ._static import matches, walk
+
+    wanted = set(f.collections or ())
+    seen: set[str] = set()
+    swapped = swapped_boxes(f.boxes)
+    as_swapped = replace(f, boxes=swapped) if swapped else None
+    hits: list[tuple[str, dict[str, Any]]] = []
+    swap_hit = False
+    for href, data in walk(url):
+        cid = data.get("collection") if isinstance(data, Mapping) else None
+        if isinstance(cid, str):
+            seen.add(cid)
+        if f.limit is None or len(hits) < f.limit:
+            if matches(data, f):
+                hits.append((href, data))
+        elif wanted <= seen:
+            break
+        if not hits and as_swapped is not None and not swap_hit:
+            swap_hit = matches(data, as_swapped)
+    missing = sorted(wanted - seen)
+    if missing:
+        raise CatalogError(
+            f"collection {', '.join(map(repr, missing))} not in {scrub_href(url)}; its "
+            f"collections: {', '.join(sorted(seen)) or 'none'}"
+        )
+    if not hits and swapped and swap_hit:
+        _raise_swapped(f, swapped, url)
+    return hits
+
+
+def read_aoi(path: str | Path) -> dict[str, Any]:
+    """A GeoJSON area-of-interest file as one lon/lat ``Polygon`` or ``MultiPolygon``.
+
+    Raises
+    ------
+    CatalogError
+        The file is missing or not JSON, or holds no valid lon/lat area (see
+        :func:`parse_geometry`).
+    """
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogError(f"aoi file {path} not found; check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"aoi file {path} cannot be read ({type(exc).__name__})") from None
+    except json.JSONDecodeError as exc:
+        raise CatalogError(
+            f"aoi file {path} is not JSON ({exc.msg} at line {exc.lineno}); give a GeoJSON file"
+        ) from None
+    return parse_geometry(doc, where=f"aoi file {path}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,6 +254,7 @@ class Found:
         return {
             "source": scrub_href(s.source),
             "bbox": s.bbox,
+            "aoi": s.aoi,
             "datetime": s.datetime,
             "items": len(self.items),
             "ids": [i.id for i in self.items],
@@ -153,7 +271,7 @@ def find(options: SearchOptions) -> Found:
         The source cannot be searched, or the search found nothing.
     """
     items = search(
-        bbox=options.bbox,
+        bbox=options.search_bbox,
         datetime=options.datetime,
         collections=options.collections,
         source=options.source,
@@ -161,8 +279,16 @@ def find(options: SearchOptions) -> Found:
         limit=options.limit,
     )
     if not items:
+        asked = [
+            f"aoi {options.aoi}" if options.aoi else "",
+            f"bbox {' '.join(f'{v:g}' for v in options.bbox)}" if options.bbox else "",
+            f"datetime {options.datetime}" if options.datetime else "",
+            f"max_cloud {options.max_cloud:g}" if options.max_cloud is not None else "",
+        ]
         raise CatalogError(
-            f"the search of {options.source} found no items; widen the bbox, dates or max_cloud"
+            f"the search of {scrub_href(options.source)} for "
+            + (", ".join(a for a in asked if a) or "everything")
+            + " found no items; widen the bbox, dates or max_cloud"
         )
     return Found(options, tuple(items), tuple(item_digest(item_json(i)) for i in items))
 

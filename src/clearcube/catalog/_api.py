@@ -74,8 +74,11 @@ def _classify(exc: APIError, stall_s: float) -> Transient | Refused:
     return Refused(f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}")
 
 
-def search_api(url: str, f: Filters, *, modifier: Any = None) -> Iterator[Any]:
-    """pystac Items matching ``f``; an antimeridian box is searched as its two halves."""
+def search_api(
+    url: str, f: Filters, *, modifier: Any = None, check_collections: bool = False
+) -> Iterator[Any]:
+    """pystac Items matching ``f``; an antimeridian box is searched as its two halves.
+    ``check_collections``: an id of ``f.collections`` the API lacks is a CatalogError."""
     import pystac_client
 
     try:
@@ -96,6 +99,8 @@ def search_api(url: str, f: Filters, *, modifier: Any = None) -> Iterator[Any]:
             f"cannot reach the STAC API at {scrub_href(url)} ({type(exc).__name__}); check the "
             "URL and your network"
         ) from None
+    if check_collections and f.collections:
+        require_collections(client, f.collections, url)
     query: dict[str, Any] = dict(f.query or {})
     if f.max_cloud is not None:
         query["eo:cloud_cover"] = {**query.get("eo:cloud_cover", {}), "lte": f.max_cloud}
@@ -123,3 +128,38 @@ def search_api(url: str, f: Filters, *, modifier: Any = None) -> Iterator[Any]:
             raise CatalogError(
                 f"search at {scrub_href(url)} failed: {scrub_message(exc, url)[:200]}"
             ) from None
+
+
+def require_collections(client: Any, collections: tuple[str, ...], url: str) -> None:
+    """Raise a CatalogError naming the API's collections when one of ``collections`` is not
+    among them (one GET per id; the list is fetched only then)."""
+    import pystac_client
+    import requests
+    from pystac_client.conformance import ConformanceClasses
+
+    if not client.conforms_to(ConformanceClasses.COLLECTIONS):
+        return  # no /collections to ask: the search itself is all there is
+    missing = []
+    for collection in collections:
+        try:
+            if client.get_collection(collection) is None:
+                missing.append(collection)
+        except RequestFailed as exc:
+            if not exc.cause.startswith("HTTP 404"):
+                raise CatalogError(
+                    f"cannot ask {scrub_href(url)} for its collections: {exc.cause}"
+                ) from None
+            missing.append(collection)  # the API answers 404 for a collection it lacks
+        except (requests.exceptions.RequestException, pystac_client.exceptions.APIError) as exc:
+            raise CatalogError(
+                f"cannot ask {scrub_href(url)} for its collections: {scrub_message(exc, url)[:200]}"
+            ) from None
+    if missing:
+        try:
+            have = ", ".join(sorted(c.id for c in client.get_collections())) or "none"
+        except Exception:  # the list is only a hint for the message
+            have = "(the API did not list them)"
+        raise CatalogError(
+            f"collection {', '.join(map(repr, missing))} not at {scrub_href(url)}; its "
+            f"collections: {have}"
+        )

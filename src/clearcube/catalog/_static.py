@@ -28,7 +28,9 @@ def _read_json(href: str) -> Any:
     except FileNotFoundError:
         raise CatalogError(f"{href}: no such catalog file; check the path") from None
     except json.JSONDecodeError as exc:
-        raise CatalogError(f"{scrub_href(href)}: not valid JSON ({exc.msg})") from None
+        raise CatalogError(
+            f"{scrub_href(href)}: not valid JSON ({exc.msg}, line {exc.lineno}); fix the file"
+        ) from None
     except OSError as exc:
         raise CatalogError(f"cannot read {scrub_href(href)}: {exc}") from None
 
