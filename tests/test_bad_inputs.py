@@ -18,8 +18,8 @@ import clearcube as cc
 from clearcube.catalog import search
 from clearcube.cli import main
 from clearcube.errors import ClearcubeError
+from clearcube.job import run
 from clearcube.resources import config_path
-from clearcube.run import run
 from clearcube.runconfig import RunConfig, SearchOptions
 
 from ._cli import cli

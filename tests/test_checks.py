@@ -148,7 +148,7 @@ def test_spectra_vectors_add_up_per_window():
     nir = rng.uniform(0.1, 0.5, (1, 40, 40)).astype(np.float32)
     clear = rng.random((1, 40, 40)) < 0.7
     valid = np.ones_like(clear)
-    whole = block_stats(clear, valid, red, nir, names=("red", "nir"))[0, 0, 0]
+    whole = block_stats(clear, valid, red, nir, names=("red", "nir"), stride=1)[0, 0, 0]
     parts = sum(
         block_stats(
             clear[:, a : a + 20, b : b + 20],
@@ -156,6 +156,7 @@ def test_spectra_vectors_add_up_per_window():
             red[:, a : a + 20, b : b + 20],
             nir[:, a : a + 20, b : b + 20],
             names=("red", "nir"),
+            stride=1,
         )[0, 0, 0]
         for a in (0, 20)
         for b in (0, 20)
@@ -165,3 +166,8 @@ def test_spectra_vectors_add_up_per_window():
     assert spectra.clear_px == int(clear.sum())
     assert spectra.negative["red"] == int(((red < -0.01) & clear).sum())
     assert sum(spectra.ndvi_kept) == int(clear.sum())
+    # the run counts a regular sample: every second pixel of every second row
+    sampled = spectra_of(
+        block_stats(clear, valid, red, nir, names=("red", "nir"))[0, 0, 0], ("red", "nir")
+    )
+    assert sampled.clear_px == int(clear[:, ::2, ::2].sum())

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from clearcube.composite import nanmedian_last
+from clearcube.compositing import nanmedian_last
 
 finite32 = st.floats(min_value=-2.0, max_value=2.0, allow_nan=False, allow_infinity=False, width=32)
 values = st.one_of(finite32, st.just(float("nan")))
@@ -37,3 +37,21 @@ def test_pixels_without_a_value_are_nan_and_others_untouched():
     assert np.isnan(got[0])
     assert got[1] == 2.0
     assert got[2] == 2.0
+
+
+@given(
+    hnp.arrays(
+        np.float32,
+        st.tuples(st.integers(1, 12), st.integers(1, 9), st.integers(1, 9)),
+        elements=values,
+    )
+)
+def test_the_time_first_median_equals_numpy_bit_for_bit(a):
+    from clearcube.compositing import nanmedian_first
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = np.nanmedian(a, axis=0)
+    got = nanmedian_first(a)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want.astype(np.float32))

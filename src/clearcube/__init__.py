@@ -14,7 +14,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .catalog import search
-    from .composite import composite
+    from .compositing import composite
     from .config import MaskConfig, load_config
     from .cube import load
     from .errors import (
@@ -28,12 +28,12 @@ if TYPE_CHECKING:
         RunFailed,
     )
     from .flags import Flag
-    from .run import RunResult, run
+    from .job import RunResult, run
     from .runconfig import LoadOptions, RunConfig, load_run_config
     from .sensors import ENCODINGS, decode, is_clear, qa60_uninformative
     from .sensors.plan import Fallback, ScenePlan, identify
     from .stats import cloud_fraction
-    from .verify import verify
+    from .verification import verify
 
 #: Where each public name lives.
 _HOMES = {
@@ -51,10 +51,10 @@ _HOMES = {
     "QAError": ".errors",
     "RunConfig": ".runconfig",
     "RunFailed": ".errors",
-    "RunResult": ".run",
+    "RunResult": ".job",
     "ScenePlan": ".sensors.plan",
     "cloud_fraction": ".stats",
-    "composite": ".composite",
+    "composite": ".compositing",
     "decode": ".sensors",
     "identify": ".sensors.plan",
     "is_clear": ".sensors",
@@ -62,9 +62,9 @@ _HOMES = {
     "load_config": ".config",
     "load_run_config": ".runconfig",
     "qa60_uninformative": ".sensors",
-    "run": ".run",
+    "run": ".job",
     "search": ".catalog",
-    "verify": ".verify",
+    "verify": ".verification",
 }
 
 __all__ = [

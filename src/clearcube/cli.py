@@ -267,18 +267,6 @@ def _inspect(item_or_id: str, source: str | None) -> dict[str, Any]:
     return info
 
 
-def _config_file(value: str | None) -> str:
-    """A run config: a TOML path, or the name of a packaged config (``default``,
-    ``humid-tropics``)."""
-    from .resources import config_path
-
-    if value is None:
-        return str(config_path("default"))
-    if os.path.exists(value) or os.sep in value or "/" in value or value.endswith(".toml"):
-        return value  # a path: load_run_config names it if it is missing
-    return str(config_path(value))
-
-
 @cli.command("run")
 @click.option(
     "--config",
@@ -344,12 +332,12 @@ def run_cmd(
     """Search, mask, composite and write auditable products (the demo catalog by default)."""
     import json
 
-    from .run import run
+    from .job import run
     from .runconfig import load_run_config
 
     _one_area(bbox, aoi)
     with stdout_reserved():
-        cfg = load_run_config(_config_file(config_path))
+        cfg = load_run_config(config_path or "default")
         cfg = cfg.with_overrides(
             search={
                 "bbox": bbox or None,
@@ -417,7 +405,7 @@ def verify_cmd(out_dir: str, public_key: str | None) -> None:
     recorded file, the STAC checksums, no unrecorded files. Exit 1 if anything is wrong, 2 if
     OUT_DIR is not a run folder."""
     from .errors import ConfigError
-    from .verify import verify
+    from .verification import verify
 
     try:
         result = verify(out_dir, public_key=public_key)
@@ -494,7 +482,7 @@ def _composite(out_dir: str, period: str, method: str, dest: str | None) -> tupl
     import xarray as xr
     from odc.geo.xr import assign_crs
 
-    from .composite import composite
+    from .compositing import composite
     from .products.cog import write_cog
 
     cube = xr.open_zarr(Path(out_dir) / "cube.zarr", consolidated=False)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import xarray as xr
 
 from .checks import Spectra, lazy_spectra, spectra_of
 from .cube import lazy_bands
@@ -27,6 +28,7 @@ from .screen import Screened
 if TYPE_CHECKING:
     from .compute import Compute
     from .products.zarr import CubeStore
+    from .runconfig import CompositeOptions
 
 __all__ = ["ReadResult", "read"]
 
@@ -45,12 +47,19 @@ class ReadResult:
         How many (slice, chunk) windows were read.
     spectra
         The science checks' statistics of every slice that was read, by slice id.
+    composite
+        The composites of the used slices, computed in the same pass (in memory), or None.
+    composite_of
+        The positions of the slices that composite was made of (if a later decision changes
+        the used slices, the products stage composites again from the local cube).
     """
 
     bands: tuple[str, ...]
     failures: Mapping[str, tuple[ReadFailure, ...]]
     windows: int
     spectra: Mapping[str, Spectra] = field(default_factory=dict)
+    composite: xr.Dataset | None = None
+    composite_of: tuple[int, ...] = ()
 
 
 def read(
@@ -63,8 +72,10 @@ def read(
     engine: str = "native",
     gdal: Mapping[str, str] | None = None,
     compute: Compute | None = None,
+    composite: CompositeOptions | None = None,
 ) -> ReadResult:
-    """Read, mask and store the reflectance of the used slices' clear windows."""
+    """Read, mask and store the reflectance of the used slices' clear windows; with
+    ``composite``, composite them per period in the same pass (each chunk read once)."""
     from .compute import Compute
 
     if not bands:
@@ -86,8 +97,21 @@ def read(
     valid = (cube["flags"].data & np.uint16(Flag.NODATA)) == 0
     masked = {name: band.where(clear).astype("float32") for name, band in lazy.bands.items()}
     stats, names = lazy_spectra({n: b.data for n, b in lazy.bands.items()}, clear, valid)
+    chosen = tuple(decisions.used)
+    lazy_comp = None
+    if composite is not None and chosen:
+        from .compositing import composite as make_composite
+
+        picked = xr.Dataset(
+            {name: band.isel(time=list(chosen)) for name, band in masked.items()}
+        ).assign(clear=cube["clear"].isel(time=list(chosen)))
+        lazy_comp = make_composite(
+            picked, period=composite.period, method=composite.method, bands=list(bands)
+        )
     runner = compute if compute is not None else Compute()
-    results = runner.run("read", [stats, *lazy.failures, *store.write_bands(masked)])
+    targets = [stats, *lazy.failures, *store.write_bands(masked)]
+    results = runner.run("read", [*targets, *([] if lazy_comp is None else [lazy_comp])])
+    computed = results.pop() if lazy_comp is not None else None
     summed = np.asarray(results.pop(0)).sum(axis=(1, 2))
     spectra = {
         sl.id: spectra_of(summed[k], names) for k, sl in enumerate(planned.slices) if windows[k]
@@ -102,4 +126,6 @@ def read(
         {k: tuple(v) for k, v in by_slice.items()},
         sum(len(w) for w in windows),
         spectra,
+        computed,
+        chosen if computed is not None else (),
     )

@@ -32,6 +32,7 @@ __all__ = [
     "LoadOptions",
     "RunConfig",
     "SearchOptions",
+    "config_file",
     "default_config_path",
     "load_run_config",
 ]
@@ -297,16 +298,33 @@ def _squash(exc: ValidationError, source: str | None) -> str:
     return (f"{source}: " if source else "") + "; ".join(parts)
 
 
+def config_file(value: str | Path | None) -> Path:
+    """A run config's file: a TOML path as given, or the file of a packaged config named
+    ``value`` (``default``, ``humid-tropics``); None is the packaged default."""
+    import os
+
+    from .resources import config_path
+
+    if value is None:
+        return config_path("default")
+    text = str(value)
+    if os.path.exists(text) or os.sep in text or "/" in text or text.endswith(".toml"):
+        return Path(value)  # a path: load_run_config names it if it is missing
+    return config_path(text)
+
+
 def load_run_config(path: str | Path) -> RunConfig:
-    """Read a run config TOML; errors name the file and the table or option.
+    """Read a run config: a TOML file, or a packaged config by name (``default``,
+    ``humid-tropics``); errors name the file and the table or option.
 
     Raises
     ------
     ConfigError
-        A missing or malformed file, a top-level table other than ``[search]``, ``[load]``,
-        ``[mask]`` and ``[composite]`` (e.g. a misspelled ``[serch]``), or an invalid option.
+        A missing or malformed file, an unknown packaged name, a top-level table other than
+        ``[search]``, ``[load]``, ``[mask]`` and ``[composite]`` (e.g. a misspelled
+        ``[serch]``), or an invalid option.
     """
-    path = Path(path)
+    path = config_file(path)
     doc = read_toml(path, tuple(RunConfig.model_fields))
     search = dict(doc.get("search", {}))
     source = search.get("source")

@@ -27,8 +27,8 @@ from jsonschema.validators import validator_for
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
+from clearcube.job import run
 from clearcube.resources import config_path, demo_catalog_path
-from clearcube.run import run
 from clearcube.runconfig import load_run_config
 
 REPO = Path(__file__).resolve().parents[2]

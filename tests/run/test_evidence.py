@@ -21,8 +21,8 @@ import xarray as xr
 import clearcube as cc
 from clearcube import Flag
 from clearcube.catalog import find
+from clearcube.job import run
 from clearcube.resources import config_path
-from clearcube.run import run
 from clearcube.runconfig import load_run_config
 from clearcube.sensors.plan import plan_items
 

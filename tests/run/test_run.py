@@ -12,10 +12,10 @@ import rasterio
 import xarray as xr
 
 import clearcube as cc
+from clearcube.job import run
 from clearcube.resources import config_path
-from clearcube.run import run
 from clearcube.runconfig import load_run_config
-from clearcube.verify import verify
+from clearcube.verification import verify
 
 from .._cli import cli
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import clearcube as cc
+from clearcube.job import run
 from clearcube.products._files import multihash_sha256, sha256_file
 from clearcube.products.audit import record_hash, signed_message
 from clearcube.products.signing import (
@@ -26,9 +27,8 @@ from clearcube.products.signing import (
     new_key_pair,
 )
 from clearcube.resources import config_path
-from clearcube.run import run
 from clearcube.runconfig import load_run_config
-from clearcube.verify import VerifyResult, verify
+from clearcube.verification import VerifyResult, verify
 
 from .._cli import cli
 

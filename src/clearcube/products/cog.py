@@ -71,6 +71,10 @@ def write_cog(
             transform=geobox.affine,
             nodata=nodata,
             compress="DEFLATE",
+            # level 1 with GDAL's threads: 2.6x faster than the default level 6 on a
+            # 2500 x 2500 x 2 float32 composite, 2 % larger (benchmarks/e2e.py)
+            level=1,
+            num_threads="ALL_CPUS",
             predictor=3 if dtype.kind == "f" else 2,
             overview_resampling=resampling,
             BLOCKSIZE=256,

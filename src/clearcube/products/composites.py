@@ -1,5 +1,5 @@
-"""Composites of a run, computed from the local cube store (never by reading COGs again) and
-written as COGs in parallel.
+"""Composites of a run, computed in the read stage's pass or from the local cube store (never
+by reading COGs again), written as COGs in parallel.
 
 Each COG names what it is in its tags: the period and its bounds, the method, the scenes that
 went into it (``CLEARCUBE_SCENES``, a JSON list of ids) and how many, the run config's digest
@@ -98,16 +98,23 @@ def write_composites(
     publisher: Publisher,
     compute: Compute,
     config_digest: str = "",
+    computed: xr.Dataset | None = None,
 ) -> list[CompositeProduct]:
     """Composite the ``used`` time steps of ``cube`` per period and publish the COGs (tagged
-    with the period, its scenes and ``config_digest``, the run config's digest)."""
-    from ..composite import composite, period_labels
+    with the period, its scenes and ``config_digest``, the run config's digest).
+
+    ``computed``: the same composites already computed (by the read stage, in its pass over
+    the reflectance); else they are computed here from the local cube."""
+    from ..compositing import composite, period_labels
 
     if not used or not bands:
         return []
     chosen = cube.isel(time=list(used))
-    comp = composite(chosen, period=period, method=method, bands=list(bands))
-    (comp,) = compute.run("composites", [comp])
+    if computed is not None:
+        comp = computed
+    else:
+        lazy = composite(chosen, period=period, method=method, bands=list(bands))
+        (comp,) = compute.run("composites", [lazy])
     labels = period_labels(chosen["time"].values, period)
     ids = [str(v) for v in chosen["id"].values]
     times = [str(v)[:19] for v in chosen["time"].values]

@@ -60,6 +60,10 @@ def _histogram(scenes: pd.DataFrame, threshold: float) -> str:
     return _png(fig)
 
 
+#: The longest side of a quicklook read from a composite, in pixels.
+QUICKLOOK_PX = 600
+
+
 def _quicklooks(tifs: list[Path]) -> list[tuple[str, str]]:
     import matplotlib.pyplot as plt
     import rasterio
@@ -67,7 +71,10 @@ def _quicklooks(tifs: list[Path]) -> list[tuple[str, str]]:
     out = []
     for tif in tifs:
         with rasterio.open(tif) as src:
-            data = src.read(masked=True).astype(float)
+            # a quicklook needs no more than its figure shows: read through the overviews
+            factor = max(1, max(src.height, src.width) // QUICKLOOK_PX)
+            shape = (src.count, max(1, src.height // factor), max(1, src.width // factor))
+            data = src.read(out_shape=shape, masked=True).astype(float)
             names = list(src.descriptions)
         fig, ax = plt.subplots(figsize=(4, 3.2))
         if names[:2] == ["red", "nir"]:

@@ -112,6 +112,10 @@ def write_products(
         publisher=publisher,
         compute=compute,
         config_digest=digest,
+        # the read stage's composites when it composited exactly the scenes still used
+        computed=outcome.read.composite
+        if outcome.read.composite_of == tuple(decisions.used)
+        else None,
     )
     written = Written(frame, tuple(composites), bands, sources)
     publisher.publish(layout.report, lambda p: write_report(p, outcome, written, cube))

