@@ -28,6 +28,7 @@ __all__ = [
     "composite",
     "nanmedian_first",
     "nanmedian_last",
+    "nanmedian_slices",
     "period_labels",
 ]
 
@@ -62,39 +63,67 @@ NETWORK_MAX = 8
 
 def nanmedian_first(a: np.ndarray) -> np.ndarray:
     """:func:`nanmedian_last` over the *first* axis of a ``(time, y, x)`` block, bit for bit
-    the same values: for a few observations by an odd-even transposition network on whole
-    2-D slices (NaN as +inf, so missing values sort last), else by :func:`nanmedian_last`."""
-    k = a.shape[0]
+    the same values (see :func:`nanmedian_slices`)."""
+    return nanmedian_slices(*a)
+
+
+def nanmedian_slices(*slices: np.ndarray) -> np.ndarray:
+    """:func:`nanmedian_last` of the observations ``slices`` (2-D arrays of one shape, one
+    per time), bit for bit the same values. For a few observations by an odd-even
+    transposition network on whole 2-D slices (NaN as +inf, so missing values sort last), the
+    middle values picked per pixel by masked copies; no ``(time, y, x)`` block is assembled,
+    so a dask caller can hand over its per-time chunks as they are. More observations than
+    ``NETWORK_MAX``: :func:`nanmedian_last` over the stacked slices."""
+    k = len(slices)
     if k > NETWORK_MAX:
-        return nanmedian_last(np.moveaxis(a, 0, -1))
-    missing = np.isnan(a)
-    n = k - np.count_nonzero(missing, axis=0)
-    inf = np.asarray(np.inf, dtype=a.dtype)
-    x = [np.where(missing[i], inf, a[i]) for i in range(k)]
+        return nanmedian_last(np.stack(slices, axis=-1))
+    dtype = np.result_type(*slices)
+    inf = np.asarray(np.inf, dtype=dtype)
+    n = np.zeros(slices[0].shape, dtype=np.int8)  # valid observations per pixel
+    x = []
+    for s in slices:
+        missing = np.isnan(s)
+        n += ~missing
+        x.append(np.where(missing, inf, s).astype(dtype, copy=False))
     for i in range(k):
         for j in range(i % 2, k - 1, 2):
             low = np.minimum(x[j], x[j + 1])
             np.maximum(x[j], x[j + 1], out=x[j + 1])
             x[j] = low
-    lower = np.choose(np.maximum((n - 1) // 2, 0), x)
-    upper = np.choose(np.minimum(n // 2, k - 1), x)
-    half = np.asarray(2, dtype=a.dtype)
-    out: np.ndarray = np.where(n % 2 == 1, lower, (lower + upper) / half).astype(
-        a.dtype, copy=False
-    )
+    lower_at = np.maximum((n - 1) // 2, 0)
+    upper_at = np.minimum(n // 2, k - 1)
+    lower, upper = x[0].copy(), x[0].copy()
+    for i in range(1, k):
+        np.copyto(lower, x[i], where=lower_at == i)
+        np.copyto(upper, x[i], where=upper_at == i)
+    out: np.ndarray = (lower + upper) / np.asarray(2, dtype=dtype)
+    np.copyto(out, lower, where=(n % 2) == 1)
     out[n == 0] = np.nan
-    return out
+    return out.astype(dtype, copy=False)
 
 
 def _nanmedian(bands: xr.Dataset) -> xr.Dataset:
-    """Median over time ignoring NaN; all-NaN pixels give NaN without a warning."""
+    """Median over time ignoring NaN; all-NaN pixels give NaN without a warning. A dask
+    band is taken chunk by chunk over its per-time chunks as they are (no rechunking into one
+    time block first)."""
+    import dask.array as da
+
     out = {}
     for name, band in bands.data_vars.items():
         band = band.transpose("time", ...)
         if hasattr(band.data, "map_blocks"):
-            data = band.data.rechunk({0: -1}).map_blocks(
-                nanmedian_first, drop_axis=0, dtype=np.float32
-            )
+            data = band.data
+            if data.shape[0] > NETWORK_MAX:
+                data = data.rechunk({0: -1}).map_blocks(
+                    nanmedian_first, drop_axis=0, dtype=np.float32
+                )
+            else:
+                data = da.map_blocks(
+                    nanmedian_slices,
+                    *(data[t] for t in range(data.shape[0])),
+                    dtype=np.float32,
+                    meta=np.empty((0,) * (data.ndim - 1), dtype=np.float32),
+                )
         else:
             data = nanmedian_first(np.asarray(band.values))
         coords = {k: v for k, v in band.coords.items() if "time" not in v.dims}
@@ -134,6 +163,8 @@ class Medoid:
 
     def __call__(self, bands: xr.Dataset) -> xr.Dataset:
         names = list(bands.data_vars)
+        if hasattr(bands[names[0]].data, "chunks"):
+            bands = bands.chunk({"time": -1})  # one block over time per pixel
         outputs = xr.apply_ufunc(
             _medoid_block,
             *(bands[n] for n in names),
@@ -148,6 +179,34 @@ class Medoid:
 
 
 METHODS: dict[str, CompositeMethod] = {"median": Median(), "medoid": Medoid()}
+
+
+def _count_slices(*slices: np.ndarray) -> np.ndarray:
+    count = np.zeros(slices[0].shape, dtype=np.uint16)
+    for s in slices:
+        count += s.astype(bool, copy=False)
+    return count
+
+
+def _clear_count(clear: xr.DataArray) -> xr.DataArray:
+    """Clear observations per pixel (uint16); a dask array is counted over its per-time
+    chunks as they are (no reduction tree of int64 partial sums)."""
+    clear = clear.transpose("time", ...)
+    coords = {k: v for k, v in clear.coords.items() if "time" not in v.dims}
+    data = clear.data
+    if hasattr(data, "map_blocks") and data.shape[0] > 0:
+        import dask.array as da
+
+        counted = da.map_blocks(
+            _count_slices,
+            *(data[t] for t in range(data.shape[0])),
+            dtype=np.uint16,
+            meta=np.empty((0,) * (data.ndim - 1), dtype=np.uint16),
+        )
+    else:
+        values = np.asarray(clear.values)
+        counted = values.astype(bool).sum(axis=0, dtype=np.uint16)
+    return xr.DataArray(counted, dims=clear.dims[1:], coords=coords)
 
 
 def period_labels(times: Sequence[Any] | np.ndarray, period: str) -> list[str]:
@@ -199,10 +258,8 @@ def composite(
     for label in dict.fromkeys(labels):
         idx = [i for i, lab in enumerate(labels) if lab == label]
         sub = ds.isel(time=idx)
-        if hasattr(sub[names[0]].data, "chunks"):
-            sub = sub.chunk({"time": -1})
         out = METHODS[method](sub[names])
-        out["clear_count"] = sub["clear"].sum("time").astype(np.uint16)
+        out["clear_count"] = _clear_count(sub["clear"])
         if "source_index" in out:
             # index into the period's scenes -> index into the whole cube's time axis
             lookup = np.asarray([*idx, -1], dtype=np.int16)

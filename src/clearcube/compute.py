@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Compute", "io_threads"]
+__all__ = ["Compute", "blocks_of", "io_threads"]
 
 #: Threads per core for sources read over the network.
 REMOTE_THREADS_PER_CORE = 4
@@ -70,15 +70,15 @@ class Compute:
                 self._client = None
 
     def run(self, stage: str, targets: Sequence[Any]) -> list[Any]:
-        """Compute ``targets`` together (shared tasks run once); ``stage`` names the progress
-        bar."""
-        import dask
-
+        """Compute ``targets`` together (shared tasks run once, tasks no target needs do not
+        run at all); ``stage`` names the progress bar."""
         if not targets:
             return []
+        graph, keys = _culled(targets)
         if self._client is not None:
-            futures = self._client.compute(list(targets), optimize_graph=False)
+            futures = self._client.get(graph, keys, sync=False)
             if self.progress:
+                from dask.core import flatten
                 from distributed import progress
 
                 self._header(stage)
@@ -86,26 +86,62 @@ class Compute:
                 # it asks the default client for the scheduler unless it is told (ours is
                 # not the default)
                 with contextlib.redirect_stdout(sys.stderr):
-                    progress(futures, notebook=False, scheduler=self._client.scheduler.address)
-            return list(self._client.gather(futures))
-        with contextlib.ExitStack() as stack:
-            if self.progress:
-                from dask.diagnostics import ProgressBar
+                    progress(
+                        list(flatten(futures)),
+                        notebook=False,
+                        scheduler=self._client.scheduler.address,
+                    )
+            results = self._client.gather(futures)
+        else:
+            import dask.threaded
 
-                self._header(stage)
-                stack.enter_context(ProgressBar(out=sys.stderr))
-            # no graph optimisation: it fuses each collection's tasks separately, so a read
-            # task shared by the data and its failures would run twice
-            return list(
-                dask.compute(
-                    *targets,
-                    scheduler="threads",
-                    num_workers=self.threads or io_threads(False),
-                    optimize_graph=False,
+            with contextlib.ExitStack() as stack:
+                if self.progress:
+                    from dask.diagnostics import ProgressBar
+
+                    self._header(stage)
+                    stack.enter_context(ProgressBar(out=sys.stderr))
+                results = dask.threaded.get(
+                    graph, keys, num_workers=self.threads or io_threads(False)
                 )
-            )
+        return [_finalize(t, r) for t, r in zip(targets, results, strict=True)]
 
     def _header(self, stage: str) -> None:
         if self._announced != stage:
             print(f"[{stage}]", file=sys.stderr, flush=True)
         self._announced = None
+
+
+def _culled(targets: Sequence[Any]) -> tuple[dict[Any, Any], list[Any]]:
+    """The merged graph of ``targets``, as it is (no fusion: dask's per-collection
+    optimisation would run a read task shared by the data and its failures twice), culled to
+    the tasks their keys need, and the keys."""
+    from dask.core import flatten
+    from dask.optimization import cull
+
+    graph: dict[Any, Any] = {}
+    for target in targets:
+        graph.update(target.__dask_graph__())
+    keys = [target.__dask_keys__() for target in targets]
+    culled, _ = cull(graph, list(flatten(keys)))
+    return culled, keys
+
+
+def _finalize(target: Any, result: Any) -> Any:
+    finalize, extra = target.__dask_postcompute__()
+    return finalize(result, *extra)
+
+
+def blocks_of(array: Any, indices: Sequence[tuple[int, ...]]) -> Any:
+    """A dask collection computing to the list of ``array``'s blocks at ``indices`` (block
+    indices), in that order. With :meth:`Compute.run`, only those blocks and what they need
+    are computed: e.g. the windows of the scenes that are used, not the NaN blocks of the
+    others."""
+    from dask.base import tokenize
+    from dask.delayed import Delayed
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = "clearcube-blocks-" + tokenize(array.name, list(indices))
+    keys = [(array.name, *index) for index in indices]
+    graph = HighLevelGraph.from_collections(name, {name: (list, keys)}, dependencies=[array])
+    return Delayed(name, graph)

@@ -387,8 +387,9 @@ class LazyBands:
 
 
 def _reflectance(raw: npt.NDArray[Any], scale: float, offset: float, fill: float) -> Any:
-    out = raw.astype(np.float32) * np.float32(scale) + np.float32(offset)
-    out[raw == fill] = np.nan
+    out = np.multiply(raw, np.float32(scale), dtype=np.float32)  # one float32 array, in place
+    out += np.float32(offset)
+    np.copyto(out, np.float32(np.nan), where=raw == fill)
     return out
 
 

@@ -76,7 +76,7 @@ def read(
 ) -> ReadResult:
     """Read, mask and store the reflectance of the used slices' clear windows; with
     ``composite``, composite them per period in the same pass (each chunk read once)."""
-    from .compute import Compute
+    from .compute import Compute, blocks_of
 
     if not bands:
         return ReadResult((), {}, 0)
@@ -109,10 +109,19 @@ def read(
             picked, period=composite.period, method=composite.method, bands=list(bands)
         )
     runner = compute if compute is not None else Compute()
-    targets = [stats, *lazy.failures, *store.write_bands(masked)]
+    # only the windows that are read are counted and written: the others are NaN, and the
+    # culled graph never computes them
+    read_blocks = [(k, iy, ix) for k, w in enumerate(windows) for iy, ix in sorted(w)]
+    targets = [
+        blocks_of(stats, [(*b, 0) for b in read_blocks]),
+        *lazy.failures,
+        *store.write_bands(masked, read_blocks),
+    ]
     results = runner.run("read", [*targets, *([] if lazy_comp is None else [lazy_comp])])
     computed = results.pop() if lazy_comp is not None else None
-    summed = np.asarray(results.pop(0)).sum(axis=(1, 2))
+    summed = np.zeros((len(windows), stats.shape[-1]), dtype=np.int64)
+    for (k, _, _), block in zip(read_blocks, results.pop(0), strict=True):
+        summed[k] += np.asarray(block).reshape(-1)
     spectra = {
         sl.id: spectra_of(summed[k], names) for k, sl in enumerate(planned.slices) if windows[k]
     }

@@ -216,7 +216,7 @@ class LoadOptions(_Table):
 
     engine: str = "native"
     bands: tuple[str, ...] = ("red", "nir")
-    chunks: int = Field(default=512, ge=16)
+    chunks: int = Field(default=1024, ge=16)
     group_by: Literal["none", "solar_day"] = "none"
     check_assets: bool = False
     gdal: dict[str, str] = Field(default_factory=dict)
