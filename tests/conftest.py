@@ -1,4 +1,12 @@
-"""Shared fixtures: the real provider data in ../shared/realdata and the hypothesis profiles."""
+"""Shared fixtures: the real provider data in ../shared/realdata, the loopback servers, the
+hypothesis profiles, and the test kinds as markers.
+
+Every test gets one of two markers at collection: ``integration`` when it talks to a real
+server (a fixture below that starts nginx, stac-fastapi-pgstac or the fault-injecting server,
+a dask cluster, headless Chromium: marked by hand where no fixture says it), else ``unit``;
+and ``realdata`` when it reads ../shared/realdata. ``python -m pytest -m unit`` runs the
+server-free tests of every stage.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +27,22 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+#: Fixtures that start a server: a test using one (directly or through another fixture) is an
+#: integration test.
+SERVER_FIXTURES = frozenset({"nginx", "stac_api", "fault_server", "demo_http", "loaded_api"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if "realdata" in names and item.get_closest_marker("realdata") is None:
+            item.add_marker(pytest.mark.realdata)
+        if names & SERVER_FIXTURES and item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.integration)
+        if item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.unit)
 
 
 def realdata_dir() -> Path:

@@ -169,6 +169,7 @@ def test_run_json_is_one_document_and_pipes(tmp_path):
     assert json.loads(again.stdout)["reused"] == ["all"]
 
 
+@pytest.mark.integration  # a dask LocalCluster
 def test_run_json_on_a_cluster_keeps_progress_off_stdout(tmp_path):
     import json
 

@@ -262,6 +262,7 @@ def test_load_reads_nothing_until_compute_over_http(nginx, tmp_path_factory):
         np.testing.assert_array_equal(ds["red"].values, want["red"].values)
 
 
+@pytest.mark.integration  # a dask LocalCluster
 def test_same_result_on_a_local_cluster(items):
     distributed = pytest.importorskip("distributed")
     ds = load(items, bbox=DEMO_BBOX, options=LoadOptions(bands=("nir",), chunks=128))

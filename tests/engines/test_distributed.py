@@ -11,6 +11,8 @@ from clearcube.engines import ReadRequest, get_engine
 from clearcube.gdal_env import gdal_options
 from clearcube.sensors import get_encoding
 
+pytestmark = pytest.mark.integration  # a dask LocalCluster
+
 
 @pytest.fixture(scope="module")
 def cluster_client():

@@ -10,6 +10,8 @@ import pytest
 
 from .test_run import finished  # noqa: F401  (the shared finished run)
 
+pytestmark = pytest.mark.integration  # headless Chromium
+
 
 def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")

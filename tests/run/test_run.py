@@ -171,6 +171,7 @@ def test_composite_command_medoid(finished, tmp_path):
     assert match[ok].all()
 
 
+@pytest.mark.integration  # a dask LocalCluster
 def test_run_on_a_dask_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
     cfg = load_run_config(config_path("default"))
