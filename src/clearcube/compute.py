@@ -9,16 +9,36 @@ took 2.45 s).
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Compute", "blocks_of", "io_threads"]
+__all__ = ["Compute", "blocks_of", "gc_paused", "io_threads"]
 
 #: Threads per core for sources read over the network.
 REMOTE_THREADS_PER_CORE = 4
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (a context manager, or a decorator:
+    ``@gc_paused()``).
+
+    For graph building only, never around a compute: planning and graph construction
+    allocate many small dicts and tuples that live on, so the collector's full passes over
+    them cost a fifth of the build at 3,000 items (measured: 0.50 -> 0.40 ms of CPU per item)
+    and grow with the number of items; what they free is freed by reference counting anyway.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def io_threads(remote: bool) -> int:

@@ -26,6 +26,7 @@ import numpy.typing as npt
 import xarray as xr
 
 from .bands import check_bands
+from .compute import gc_paused
 from .config import MaskConfig
 from .engines import Read, ReadRequest, Source, get_engine, grid_coords
 from .flags import FLAG_DTYPE, Flag
@@ -523,6 +524,7 @@ def aoi_mask(planned: Planned) -> xr.DataArray | None:
 # ------------------------------------------------------------------------------------ load
 
 
+@gc_paused()
 def load(
     items: Iterable[Any],
     bbox: Sequence[float] | None = None,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .compute import gc_paused
 from .errors import GridError, ItemError
 from .sensors.plan import Fallback, ScenePlan, plan_items
 
@@ -130,6 +131,7 @@ class Planned:
         return (-(-ny // cy), -(-nx // cx))
 
 
+@gc_paused()
 def plan(
     items: Iterable[Any],
     *,
