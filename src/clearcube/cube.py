@@ -90,6 +90,7 @@ def qa_source(scene: ScenePlan, planned: Planned | None = None) -> Source:
         transform=grid.transform,
         nodata=scene.qa_nodata_declared,
         grid_bounds=_known_bounds(scene, planned),
+        collection=scene.collection,
     )
 
 
@@ -108,6 +109,7 @@ def band_source(scene: ScenePlan, name: str, planned: Planned | None = None) -> 
         transform=band.grid.transform,
         nodata=band.nodata,
         grid_bounds=_known_bounds(scene, planned),
+        collection=scene.collection,
     )
 
 
@@ -246,6 +248,7 @@ def aux_source(scene: ScenePlan, aux: AuxQA, planned: Planned | None = None) -> 
         transform=aux.grid.transform,
         nodata=aux.nodata_declared,
         grid_bounds=_known_bounds(scene, planned),
+        collection=scene.collection,
     )
 
 
