@@ -27,6 +27,7 @@ from clearcube.sas import (
     forget_tokens,
     sign_href,
     signing_options,
+    tokens_fetched,
 )
 
 PROVENANCE = ["item_digest", "config_digest"]
@@ -37,6 +38,7 @@ def guarded(sas_storage):
     """The guarded demo storage, its logs and this process's tokens forgotten."""
     server, catalog = sas_storage
     server.refuse(False)
+    server.set_token_life(1.0)
     server.reset_log()
     forget_tokens()
     clear_vsicurl_cache()
@@ -196,3 +198,31 @@ def test_a_run_longer_than_a_token_reads_every_scene_and_writes_no_token(guarded
         assert b"sig=" not in data, path
         for token in tokens:
             assert token.sig.encode() not in data, path
+
+
+@pytest.mark.integration  # a dask LocalCluster
+def test_worker_processes_fetch_their_own_tokens(guarded):
+    distributed = pytest.importorskip("distributed")
+    server, catalog = guarded
+    server.set_token_life(3.0)  # starting worker processes keeps two cores busy for seconds
+    items = cc.search(source=str(catalog))
+    signed = cc.load(items, options=cc.LoadOptions(gdal={SAS_OPTION: server.token_url}))
+    local = cc.load(cc.search(source="demo"))
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        got = client.compute(signed[["flags", "red"]]).result()
+    want = local[["flags", "red"]].compute()
+    np.testing.assert_array_equal(got["flags"].values, want["flags"].values)
+    np.testing.assert_array_equal(got["red"].values, want["red"].values)
+    # every window read (the pixels are the local files'), with tokens the workers fetched
+    # (this process fetched none); a token that expired between signing and the request on a
+    # busy worker was answered 403 and that read retried with a fresh token
+    refused = sum(f.status == 403 for f in server.files)
+    print(f"\nworkers: {len(server.tokens)} tokens, {len(server.files)} requests, {refused} 403")
+    assert tokens_fetched() == 0
+    assert len(server.tokens) >= 2
+    assert {f.status for f in server.files if f.sig == server.tokens[-1].sig} == {200}

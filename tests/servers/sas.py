@@ -201,6 +201,11 @@ class SasServer:
         with self.state.lock:
             self.state.refuse_all = refuse
 
+    def set_token_life(self, seconds: float) -> None:
+        """How long the tokens issued from now on live."""
+        with self.state.lock:
+            self.state.token_life_s = seconds
+
     def reset_log(self) -> None:
         with self.state.lock:
             self.state.files.clear()
