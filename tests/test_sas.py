@@ -205,6 +205,7 @@ def test_worker_processes_fetch_their_own_tokens(guarded):
     distributed = pytest.importorskip("distributed")
     server, catalog = guarded
     server.set_token_life(3.0)  # starting worker processes keeps two cores busy for seconds
+    here = tokens_fetched()
     items = cc.search(source=str(catalog))
     signed = cc.load(items, options=cc.LoadOptions(gdal={SAS_OPTION: server.token_url}))
     local = cc.load(cc.search(source="demo"))
@@ -223,6 +224,6 @@ def test_worker_processes_fetch_their_own_tokens(guarded):
     # busy worker was answered 403 and that read retried with a fresh token
     refused = sum(f.status == 403 for f in server.files)
     print(f"\nworkers: {len(server.tokens)} tokens, {len(server.files)} requests, {refused} 403")
-    assert tokens_fetched() == 0
+    assert tokens_fetched() == here
     assert len(server.tokens) >= 2
     assert {f.status for f in server.files if f.sig == server.tokens[-1].sig} == {200}
