@@ -126,7 +126,10 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.issued[sig] = issued
             state.order.append(issued)
-        body = json.dumps({"msft:expiry": stamp.isoformat(), "token": token}).encode()
+        # as Planetary Computer writes it (UTC with a Z), to the microsecond: tokens here are
+        # short enough for whole seconds to matter
+        expiry = stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        body = json.dumps({"msft:expiry": expiry, "token": token}).encode()
         self._reply(200, {"Content-Type": "application/json"}, body, send_body)
 
     def _file(self, file: Path, send_body: bool) -> None:
