@@ -91,6 +91,7 @@ def qa_source(scene: ScenePlan, planned: Planned | None = None) -> Source:
         transform=grid.transform,
         nodata=scene.qa_nodata_declared,
         grid_bounds=_known_bounds(scene, planned),
+        collection=scene.collection,
     )
 
 
@@ -109,6 +110,7 @@ def band_source(scene: ScenePlan, name: str, planned: Planned | None = None) -> 
         transform=band.grid.transform,
         nodata=band.nodata,
         grid_bounds=_known_bounds(scene, planned),
+        collection=scene.collection,
     )
 
 
@@ -247,6 +249,7 @@ def aux_source(scene: ScenePlan, aux: AuxQA, planned: Planned | None = None) -> 
         transform=aux.grid.transform,
         nodata=aux.nodata_declared,
         grid_bounds=_known_bounds(scene, planned),
+        collection=scene.collection,
     )
 
 

@@ -187,6 +187,7 @@ def _run(
         compute.announce("search", f"{len(found.items)} item(s) in {scrub_href(cfg.search.source)}")
 
         ld = cfg.load  # plan
+        gdal = read_options(cfg)
         planned = plan(
             found.items,
             bbox=cfg.search.bbox,
@@ -196,7 +197,7 @@ def _run(
             chunks_yx=ld.chunks_yx,
             group_by=None if ld.group_by == "none" else ld.group_by,
             check_assets=ld.check_assets,
-            gdal=ld.gdal,
+            gdal=gdal,
             digests=found.digests,
         )
         for fb in planned.fallbacks:
@@ -210,7 +211,7 @@ def _run(
 
         store = CubeStore(layout.cube, planned.geobox)  # screen
         screened = screen(
-            planned, cfg.mask, engine=ld.engine, gdal=ld.gdal, store=store, compute=compute
+            planned, cfg.mask, engine=ld.engine, gdal=gdal, store=store, compute=compute
         )
 
         decisions = decide(planned, screened, cfg.mask)  # decide
@@ -223,7 +224,7 @@ def _run(
             ld.bands,
             store=store,
             engine=ld.engine,
-            gdal=ld.gdal,
+            gdal=gdal,
             compute=compute,
             composite=cfg.composite,
         )
@@ -255,6 +256,17 @@ def _run(
             + f"; the other scenes' products are in {layout.root}"
         )
     return result
+
+
+def read_options(cfg: RunConfig) -> dict[str, str]:
+    """The GDAL options of the run's reads: its source provider's signing (a Planetary
+    Computer run signs each read with a fresh SAS token, :mod:`clearcube.sas`), then
+    ``[load] gdal`` (which may name another token endpoint)."""
+    from .catalog import PROVIDERS
+    from .sas import signing_options
+
+    provider = PROVIDERS.get(cfg.search.source)
+    return {**signing_options(provider.signing if provider else None), **cfg.load.gdal}
 
 
 def _unreadable(scenes: pd.DataFrame) -> list[str]:

@@ -22,7 +22,7 @@ from ._filters import (
     parse_geometry,
     swapped_boxes,
 )
-from .providers import PROVIDERS, Provider, get_provider, modifier_for
+from .providers import PROVIDERS, Provider, get_provider
 
 if TYPE_CHECKING:
     from ..runconfig import SearchOptions
@@ -150,10 +150,11 @@ def search(
         f = normalise(bbox, datetime, product, max_cloud, limit, query)
     from ._api import search_api
 
-    modifier = modifier_for(provider)
-    found = list(search_api(url, f, modifier=modifier, check_collections=explicit))
+    # hrefs stay unsigned (a provider's SAS tokens are added right before each read, by
+    # clearcube.sas), so no token reaches the plan, the snapshots or any product
+    found = list(search_api(url, f, check_collections=explicit))
     swapped = swapped_boxes(f.boxes) if not found else None
-    if swapped and list(search_api(url, replace(f, boxes=swapped, limit=1), modifier=modifier)):
+    if swapped and list(search_api(url, replace(f, boxes=swapped, limit=1))):
         _raise_swapped(f, swapped, url)
     log.info("found %d item(s) at %s", len(found), scrub_href(url))
     return pystac.ItemCollection(found, clone_items=False)

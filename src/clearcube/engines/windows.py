@@ -42,6 +42,7 @@ __all__ = [
     "build",
     "library_failure",
     "nodata_as_fill",
+    "signed_source",
     "split_row",
     "stac_item",
 ]
@@ -277,6 +278,20 @@ def library_failure(source: Source, exc: BaseException) -> AssetReadError:
         "server, or exclude the item",
         cause=cause,
     )
+
+
+def signed_source(source: Source, gdal: tuple[tuple[str, str], ...]) -> Source:
+    """``source`` with its href signed now, in the read task, when the GDAL options ask for
+    SAS tokens (:mod:`clearcube.sas`), for the engines that hand an href to a library."""
+    from dataclasses import replace
+
+    from ..sas import signer_of
+
+    signer = signer_of(dict(gdal))
+    if signer is None:
+        return source
+    href, _ = signer.sign(source.href, source.collection, label=source.id)
+    return source if href == source.href else replace(source, href=href)
 
 
 def nodata_as_fill(
