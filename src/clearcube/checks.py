@@ -204,9 +204,11 @@ class Spectra:
     evi_masked: tuple[int, ...] = ()
 
     def share(self, counts: Mapping[str, int], band: str) -> float:
+        """``counts[band]`` as a share of the clear pixels (0 without clear pixels)."""
         return counts.get(band, 0) / self.clear_px if self.clear_px else 0.0
 
     def median_ndvi(self, kept: bool = True) -> float | None:
+        """Median NDVI of the kept (else masked) pixels, from the histogram; None if empty."""
         hist = np.asarray(self.ndvi_kept if kept else self.ndvi_masked)
         return _hist_median(hist, NDVI_EDGES)
 

@@ -54,14 +54,17 @@ class Compute:
     Attributes
     ----------
     scheduler
-        A dask.distributed scheduler address; None for the threaded scheduler.
+        A dask.distributed scheduler address, or a connected ``distributed.Client`` (e.g.
+        a dask-gateway cluster's ``get_client()``, whose address alone lacks the cluster's
+        TLS credentials; it is used as it is and left open); None for the threaded
+        scheduler.
     progress
         Show a progress bar per stage (on stderr).
     threads
         Threads of the threaded scheduler (default: one per core).
     """
 
-    scheduler: str | None = None
+    scheduler: Any = None
     progress: bool = False
     threads: int | None = None
     _client: Any = field(default=None, repr=False)
@@ -82,6 +85,13 @@ class Compute:
             return
         from distributed import Client
 
+        if isinstance(self.scheduler, Client):
+            self._client = self.scheduler
+            try:
+                yield self
+            finally:
+                self._client = None
+            return
         with Client(self.scheduler, set_as_default=False) as client:
             self._client = client
             try:

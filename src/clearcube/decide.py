@@ -115,6 +115,7 @@ class Decisions:
         return self.fallbacks if self.policy == "fail" else ()
 
     def counts(self) -> dict[str, int]:
+        """How many scenes got each decision (``used``, ``excluded``, ...)."""
         out: dict[str, int] = {}
         for d in self.all:
             out[d.decision] = out.get(d.decision, 0) + 1

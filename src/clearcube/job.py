@@ -15,7 +15,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ClearcubeError, ConfigError, RunFailed, scrub_href
 from .layout import RunLayout
@@ -62,11 +62,15 @@ def run(
     *,
     out: str | Path | None = None,
     overwrite: bool = False,
-    scheduler: str | None = None,
+    scheduler: str | Any | None = None,
     progress: bool = False,
     signing_key: str | Path | None = None,
 ) -> RunResult:
     """Run the main job and write its products into ``out`` (default ``out/<run-id>``).
+
+    ``scheduler`` is a dask.distributed scheduler address or a connected
+    ``distributed.Client`` (a dask-gateway cluster's ``get_client()``) to compute on; None
+    computes on threads in this process.
 
     ``signing_key`` (default ``$CLEARCUBE_SIGNING_KEY``) is a PKCS8 PEM Ed25519 private key
     (``clearcube keys new``) that signs the audit trail's end record.
@@ -135,7 +139,7 @@ def _run(
     *,
     out: Path,
     overwrite: bool,
-    scheduler: str | None,
+    scheduler: str | Any | None,
     progress: bool,
     signer: SigningKey | None,
 ) -> RunResult:

@@ -85,6 +85,7 @@ class Screened:
     slices: tuple[ScreenedSlice, ...]
 
     def windows(self) -> tuple[frozenset[tuple[int, int]], ...]:
+        """Per slice, the output chunks (block indices) holding a clear pixel."""
         return tuple(s.clear_windows for s in self.slices)
 
 

@@ -78,6 +78,7 @@ PROVIDERS: dict[str, Provider] = {
 
 
 def get_provider(name: str) -> Provider:
+    """The profile named ``name``; a :class:`CatalogError` naming the known ones if none."""
     try:
         return PROVIDERS[name]
     except KeyError:

@@ -349,6 +349,7 @@ def register(name: str, factory: Callable[[], Engine]) -> None:
 
 
 def list_engines() -> tuple[str, ...]:
+    """The names of the registered engines (the built-in ones loaded first)."""
     _load_builtin()
     return tuple(_REGISTRY)
 

@@ -383,17 +383,21 @@ class WindowEngine:
         gdal: tuple[tuple[str, str], ...],
         decode: tuple[Encoding, MaskConfig] | None,
     ) -> list[npt.NDArray[Any]]:
+        """One array per chunk of a row of output chunks (see :meth:`Engine.read_row`)."""
         raise NotImplementedError
 
     def read(self, request: ReadRequest) -> xr.DataArray:
+        """Lazy ``(time, y, x)`` raw values of ``request`` (see :meth:`Engine.read`)."""
         return build(self, request, None).data
 
     def read_flags(
         self, request: ReadRequest, encoding: Encoding, config: MaskConfig
     ) -> xr.DataArray:
+        """Lazy flags of ``request``, decoded in the read task (see :meth:`Engine.read_flags`)."""
         return build(self, request, (encoding, config)).data
 
     def read_recorded(
         self, request: ReadRequest, decode: tuple[Encoding, MaskConfig] | None = None
     ) -> Read:
+        """The lazy read with its failures as data (see :meth:`Engine.read_recorded`)."""
         return build(self, request, decode)
