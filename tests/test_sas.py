@@ -26,6 +26,7 @@ from clearcube.sas import (
     Token,
     forget_tokens,
     sign_href,
+    signing_for,
     signing_options,
     tokens_fetched,
 )
@@ -227,3 +228,28 @@ def test_worker_processes_fetch_their_own_tokens(guarded):
     assert tokens_fetched() == here
     assert len(server.tokens) >= 2
     assert {f.status for f in server.files if f.sig == server.tokens[-1].sig} == {200}
+
+
+def test_load_of_planetary_computer_items_signs_its_reads_unasked(realdata):
+    """Items as ``search(source="planetary-computer")`` returns them (unsigned blob hrefs):
+    the lazy cube's reads carry the signing switch; the caller's own options win."""
+    import json
+
+    path = realdata / "stac/planetary-computer/sentinel-2-l2a/items_limit1_2025-03-12.json"
+    features = json.loads(path.read_text())["features"]
+    assert all("sig=" not in a["href"] for f in features for a in f["assets"].values())
+    ds = cc.load(features)
+    graph = pickle.dumps(dict(ds.__dask_graph__()))
+    assert SAS_OPTION.encode() in graph
+    assert PLANETARY_COMPUTER_TOKEN_URL.encode() in graph
+    mine = cc.load(features, options=cc.LoadOptions(gdal={SAS_OPTION: "http://127.0.0.1:9/t"}))
+    assert PLANETARY_COMPUTER_TOKEN_URL.encode() not in pickle.dumps(dict(mine.__dask_graph__()))
+
+
+def test_only_unsigned_blob_hrefs_ask_for_signing():
+    blob = "https://sentinel2l2a01.blob.core.windows.net/sentinel2-l2/x/SCL.tif"
+    assert signing_for(["https://e84.s3.amazonaws.com/SCL.tif", blob]) == signing_options(
+        "planetary-computer"
+    )
+    assert signing_for([blob + "?st=1&se=2&sig=abc"]) == {}
+    assert signing_for(["https://earth-search.example/SCL.tif", "/data/SCL.tif"]) == {}

@@ -33,6 +33,7 @@ from .flags import FLAG_DTYPE, Flag
 from .gdal_env import gdal_options
 from .plan import Planned, plan
 from .runconfig import LoadOptions
+from .sas import signing_for
 from .sensors import get_encoding, is_clear
 from .sensors.plan import AuxQA, ScenePlan
 
@@ -584,14 +585,14 @@ def load(
         check_assets=opts.check_assets,
         gdal=gdal_options(opts.gdal),
     )
-    flags = lazy_flags(
-        planned, cfg, engine=opts.engine, gdal=opts.gdal, on_error=opts.on_read_error
-    )
+    # the reads sign Planetary Computer hrefs themselves unless the options say otherwise
+    gdal = {**signing_for(s.qa_href for sl in planned.slices for s in sl.members), **opts.gdal}
+    flags = lazy_flags(planned, cfg, engine=opts.engine, gdal=gdal, on_error=opts.on_read_error)
     bands = lazy_bands(
         planned,
         opts.bands,
         engine=opts.engine,
-        gdal=opts.gdal,
+        gdal=gdal,
         member=flags.member,
         on_error=opts.on_read_error,
     )

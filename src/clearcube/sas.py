@@ -29,7 +29,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -44,6 +44,7 @@ __all__ = [
     "forget_tokens",
     "sign_href",
     "signer_of",
+    "signing_for",
     "signing_options",
     "tokens_fetched",
 ]
@@ -73,6 +74,23 @@ def signing_options(scheme: str | None) -> dict[str, str]:
     if scheme == "planetary-computer":
         return {SAS_OPTION: os.environ.get("PC_SDK_SAS_URL") or PLANETARY_COMPUTER_TOKEN_URL}
     raise ConfigError(f"unknown signing scheme {scheme!r}; known: planetary-computer")
+
+
+#: Planetary Computer keeps its assets in Azure Blob Storage: an unsigned href on such a host
+#: is one of its assets (no other provider clearcube knows serves from there).
+PLANETARY_COMPUTER_STORAGE = ".blob.core.windows.net"
+
+
+def signing_for(hrefs: Iterable[str]) -> dict[str, str]:
+    """The signing options the ``hrefs`` need: Planetary Computer's where one of them is an
+    unsigned href of its blob storage (so ``load`` of items from
+    ``search(source="planetary-computer")`` signs its reads without being asked), else none."""
+    for href in hrefs:
+        parts = urlsplit(href)
+        on_blobs = (parts.hostname or "").endswith(PLANETARY_COMPUTER_STORAGE)
+        if on_blobs and "sig=" not in parts.query:
+            return signing_options("planetary-computer")
+    return {}
 
 
 @dataclass(frozen=True)
