@@ -207,7 +207,14 @@ class Spectra:
         return counts.get(band, 0) / self.clear_px if self.clear_px else 0.0
 
     def median_ndvi(self, kept: bool = True) -> float | None:
+        """The median NDVI of the kept (or masked) pixels, to the histogram's 0.05 bins; None
+        without such pixels."""
         hist = np.asarray(self.ndvi_kept if kept else self.ndvi_masked)
+        return _hist_median(hist, NDVI_EDGES)
+
+    def median_evi(self, kept: bool = True) -> float | None:
+        """The same for EVI (None without blue)."""
+        hist = np.asarray(self.evi_kept if kept else self.evi_masked)
         return _hist_median(hist, NDVI_EDGES)
 
 
