@@ -188,6 +188,17 @@ def test_spectra_vectors_add_up_per_window():
     ndvi = ((nir - red) / (nir + red))[clear]
     assert spectra.median_ndvi() == pytest.approx(float(np.median(ndvi)), abs=0.05)
     assert spectra.median_evi() is None  # no blue: no EVI
+    blue = (red * 0.7).astype(np.float32)
+    names = ("blue", "red", "nir")
+    full = block_stats(clear, valid, blue, red, nir, names=names, stride=1)[0, 0, 0]
+    with_blue = spectra_of(full, names)
+    evi = (2.5 * (nir - red) / (nir + 6 * red - 7.5 * blue + 1))[clear]
+    assert with_blue.median_evi() == pytest.approx(float(np.median(evi)), abs=0.05)
+    assert sum(with_blue.evi_kept) == int(clear.sum())
+    masked_evi = (2.5 * (nir - red) / (nir + 6 * red - 7.5 * blue + 1))[valid & ~clear]
+    assert with_blue.median_evi(kept=False) == pytest.approx(float(np.median(masked_evi)), abs=0.05)
+    hot = (blue - 0.5 * red - 0.08)[clear]
+    assert with_blue.haze_share == pytest.approx(float(np.mean(hot > 0)))
     assert spectra.negative["red"] == int(((red < -0.01) & clear).sum())
     assert sum(spectra.ndvi_kept) == int(clear.sum())
     # the run counts a regular sample: every second pixel of every second row
