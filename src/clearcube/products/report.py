@@ -75,7 +75,9 @@ def _png(fig: Any) -> str:
     buf = io.BytesIO()
     # the figures are laid out by hand (subplots_adjust / tight_layout): bbox_inches="tight"
     # would draw every figure twice
-    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
+    fig.savefig(
+        buf, format="png", dpi=90, metadata={"Software": None}, pil_kwargs={"compress_level": 3}
+    )
     return base64.b64encode(buf.getvalue()).decode()
 
 
@@ -109,11 +111,13 @@ def _date_axis(ax: Any) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
 
 
-def _outline(ax: Any, geom: Any, **style: Any) -> None:
-    for part in getattr(geom, "geoms", [geom]):
-        if hasattr(part, "exterior"):
-            x, y = part.exterior.xy
-            ax.plot(x, y, **style)
+def _rings(geom: Any) -> list[Any]:
+    """The exterior rings of a (multi)polygon, as ``(n, 2)`` lon/lat arrays."""
+    return [
+        np.asarray(part.exterior.coords)
+        for part in getattr(geom, "geoms", [geom])
+        if hasattr(part, "exterior")
+    ]
 
 
 def _map(planned: Planned, scenes: pd.DataFrame, colours: dict[str, Any]) -> tuple[str, str] | None:
@@ -138,25 +142,33 @@ def _map(planned: Planned, scenes: pd.DataFrame, colours: dict[str, Any]) -> tup
 
     whole = union_all(everything).bounds
     lat = 0.5 * (whole[1] + whole[3])
+    from matplotlib.collections import LineCollection, PolyCollection
+    from matplotlib.lines import Line2D
+
+    by_series: dict[str, list[Any]] = {}
+    for label, shape in shapes:  # one collection per series: one artist, not one per scene
+        by_series.setdefault(label, []).extend(_rings(shape))
+    aoi_rings = [] if aoi is None else _rings(aoi)
     for ax in (overview, close):
-        seen: set[str] = set()
-        for label, shape in shapes:
-            style = {"color": colours.get(label, "grey"), "linewidth": 1.0, "alpha": 0.8}
-            _outline(ax, shape, label=None if label in seen else label, **style)
-            seen.add(label)
-        if aoi is not None:
-            for part in getattr(aoi, "geoms", [aoi]):
-                x, y = part.exterior.xy
-                ax.fill(x, y, color="red", alpha=0.35, label="area of interest")
-                ax.plot(x, y, color="red", linewidth=1.2)
+        for label, rings in by_series.items():
+            colour = colours.get(label, "grey")
+            ax.add_collection(LineCollection(rings, colors=[colour], linewidths=1.0, alpha=0.8))
+        if aoi_rings:
+            ax.add_collection(
+                PolyCollection(aoi_rings, facecolors="#ff000059", edgecolors="red", linewidths=1.2)
+            )
+        ax.autoscale_view()
         ax.set_aspect(1 / max(np.cos(np.radians(lat)), 0.05))
         ax.set_xlabel("longitude (°)")
         ax.grid(alpha=0.3)
     overview.set_ylabel("latitude (°)")
     overview.set_title(f"{len(shapes)} footprints", fontsize=9)
-    handles, labels = overview.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
-    close.legend(unique.values(), unique.keys(), fontsize=7, loc="upper right")
+    handles = [Line2D([], [], color=colours.get(label, "grey")) for label in by_series]
+    names = list(by_series)
+    if aoi_rings:
+        handles.append(Line2D([], [], color="red", linewidth=6, alpha=0.35))
+        names.append("area of interest")
+    close.legend(handles, names, fontsize=7, loc="upper right")
     if aoi is not None:
         w, s, e, n = aoi.bounds
         pad = max(e - w, n - s) * 1.5
@@ -194,25 +206,27 @@ def _timeseries(rows: pd.DataFrame, threshold: float, colours: dict[str, Any]) -
 
 
 def _histograms(rows: pd.DataFrame, threshold: float, colours: dict[str, Any]) -> str:
-    """One histogram of per-scene cloud fractions per series, as bars side by side in 5 %
-    bins (one axes: small multiples cost an axes each to draw)."""
+    """The histogram of per-scene cloud fractions in 5 % bins, stacked by series: each
+    series' own histogram is its band of colour (one artist per series)."""
     judged = rows.dropna(subset=["cloud_fraction"])
     labels = list(dict.fromkeys(judged["series"]))
-    fig = _figure(8, 3.0, top=0.97)
+    fig = _figure(8, 3.0, top=0.97, bottom=0.17)
     ax = fig.subplots()
     edges = np.linspace(0.0, 100.0, 21)
-    width = 5.0 / max(len(labels), 1)
-    for k, label in enumerate(labels):
+    base = np.zeros(len(edges) - 1)
+    for label in labels:
         values = 100 * judged.loc[judged["series"] == label, "cloud_fraction"].to_numpy()
         counts, _ = np.histogram(values, bins=edges)
-        ax.bar(
-            edges[:-1] + k * width, counts, width=width, align="edge",
+        ax.stairs(
+            base + counts, edges, baseline=base.copy(), fill=True,
             color=colours.get(label, "#4477aa"), label=f"{label} ({len(values)} scenes)",
         )  # fmt: skip
+        base = base + counts
     ax.axvline(100 * threshold, color="red", linestyle="--", label="threshold")
     ax.set_xlim(0, 100)
+    ax.set_ylim(0, max(1.0, float(base.max()) * 1.15))
     ax.set_xlabel("cloud fraction (% of valid pixels, 5 % bins)")
-    ax.set_ylabel("scenes")
+    ax.set_ylabel("scenes (stacked by series)")
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=7, loc="upper right")
     ax.grid(alpha=0.3, axis="y")
@@ -236,21 +250,24 @@ def _checks_figure(
     )
     axes = np.atleast_2d(fig.subplots(rows_n, 2, squeeze=False))
     indices = [("NDVI", "ndvi", axes[0])] + ([("EVI", "evi", axes[1])] if has_evi else [])
+    from matplotlib.lines import Line2D
+
+    styles = [  # the series' colours are those of the other panels: two legend entries
+        Line2D([], [], color="black", marker="o", ms=4, label="kept (clear)"),
+        Line2D([], [], color="black", marker="o", ms=4, mfc="none", ls="--", label="masked"),
+    ]
     for name, key, (over_time, pooled) in indices:
         for label, part in read.groupby("series", sort=False):
             colour = colours[str(label)]
             kept = part[f"{key}_kept_median"]
             masked = part[f"{key}_masked_median"]
-            over_time.plot(part["when"], kept, "o-", color=colour, ms=4, label=f"{label} kept")
-            over_time.plot(
-                part["when"], masked, "o--", color=colour, ms=4, mfc="none", alpha=0.8,
-                label=f"{label} masked",
-            )  # fmt: skip
-        over_time.set_ylabel(f"median {name}")
+            over_time.plot(part["when"], kept, "o-", color=colour, ms=4)
+            over_time.plot(part["when"], masked, "o--", color=colour, ms=4, mfc="none", alpha=0.8)
+        over_time.set_ylabel(f"median {name} per scene")
         over_time.set_ylim(-0.2, 1.0)
         _date_axis(over_time)
         over_time.grid(alpha=0.3)
-        over_time.legend(fontsize=6, ncol=2, loc="lower left")
+        over_time.legend(handles=styles, fontsize=7, loc="lower left")
         centres = 0.5 * (NDVI_EDGES[:-1] + NDVI_EDGES[1:])
         kept_hist = np.zeros(len(centres))
         masked_hist = np.zeros(len(centres))
@@ -338,7 +355,7 @@ def _colour_png(values: np.ma.MaskedArray, vmin: float, vmax: float, cmap: str) 
     scaled = np.ma.masked_invalid((np.ma.asarray(values, dtype=float) - vmin) / span)
     rgba = colormaps[cmap].with_extremes(bad=(1.0, 1.0, 1.0, 0.0))(scaled, bytes=True)
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgba), "RGBA").save(buf, format="PNG")
+    Image.fromarray(np.ascontiguousarray(rgba), "RGBA").save(buf, format="PNG", compress_level=3)
     return base64.b64encode(buf.getvalue()).decode()
 
 
