@@ -208,8 +208,14 @@ class Spectra:
         return counts.get(band, 0) / self.clear_px if self.clear_px else 0.0
 
     def median_ndvi(self, kept: bool = True) -> float | None:
-        """Median NDVI of the kept (else masked) pixels, from the histogram; None if empty."""
+        """The median NDVI of the kept (or masked) pixels, to the histogram's 0.05 bins; None
+        without such pixels."""
         hist = np.asarray(self.ndvi_kept if kept else self.ndvi_masked)
+        return _hist_median(hist, NDVI_EDGES)
+
+    def median_evi(self, kept: bool = True) -> float | None:
+        """The same for EVI (None without blue)."""
+        hist = np.asarray(self.evi_kept if kept else self.evi_masked)
         return _hist_median(hist, NDVI_EDGES)
 
 
