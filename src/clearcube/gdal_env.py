@@ -36,6 +36,7 @@ from .sas import Signer, Token, signer_of
 __all__ = [
     "DEADLINE_OPTION",
     "GDAL_DEFAULTS",
+    "HeaderError",
     "REQUEST_DEADLINE_S",
     "ReadAttempt",
     "clear_vsicurl_cache",
@@ -372,11 +373,26 @@ def _permanent(cause: str, exc: BaseException) -> bool:
     )
 
 
+class HeaderError(Exception):
+    """A file that opened but whose header cannot be used (no CRS, say): inside a
+    :class:`ReadAttempt` a failed read like GDAL's own errors (a header garbled on the way
+    reads whole on the next attempt)."""
+
+
 def _gdal_errors() -> tuple[type[BaseException], ...]:
+    """What a failed read raises: GDAL's errors, and a CRS that rasterio or PROJ cannot parse
+    (a garbled GeoKey directory)."""
+    import pyproj.exceptions
     import rasterio.errors
     from rasterio._err import CPLE_BaseError
 
-    return (rasterio.errors.RasterioError, CPLE_BaseError)
+    return (
+        rasterio.errors.RasterioError,
+        rasterio.errors.CRSError,
+        pyproj.exceptions.CRSError,
+        CPLE_BaseError,
+        HeaderError,
+    )
 
 
 #: First pause between two attempts of a read, doubled each time (up to 4 s), with jitter so

@@ -28,7 +28,7 @@ from affine import Affine
 from ..config import MaskConfig
 from ..errors import ConfigError
 from ..flags import FLAG_DTYPE, Flag
-from ..gdal_env import open_dataset, read_attempts, rio_env
+from ..gdal_env import HeaderError, open_dataset, read_attempts, rio_env
 from ..sensors import Encoding, decode_block
 from ._base import ChunkGrid, Source
 from .placement import source_pixel_index
@@ -232,7 +232,9 @@ def _read_row(
     for attempt in read_attempts(href, dict(gdal), label=item_id, collection=collection):
         with attempt, rio_env(dict(gdal)):
             ds = open_dataset(attempt.href, None, gdal)
-            crs = ds.crs.to_string() if ds.crs is not None else ""
+            if ds.crs is None:  # nothing to place its pixels with
+                raise HeaderError("no CRS in the file's header")
+            crs = ds.crs.to_string()
             level = _overview_level(ds, crs, grids[0])
             if level is not None:
                 ds = open_dataset(attempt.href, level, gdal)
