@@ -7,6 +7,10 @@ which item or file, and how to fix it.
 
 from __future__ import annotations
 
+# the scrubber lives in .scrub; its two functions stay importable from here, where error
+# messages are built
+from .scrub import scrub_href, scrub_message
+
 __all__ = [
     "AssetReadError",
     "CatalogError",
@@ -65,26 +69,6 @@ class GridError(ClearcubeError, ValueError):
 
 class ClearcubeWarning(UserWarning):
     """Root of every warning emitted by clearcube."""
-
-
-def scrub_href(href: str) -> str:
-    """An href fit for logs, errors and the audit: no query string (signed-URL tokens), no
-    fragment, no user:password."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(href)
-    if not parts.scheme or len(parts.scheme) == 1:  # a local path (or a Windows drive)
-        return href.split("?", 1)[0]
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def scrub_message(exc: BaseException, href: str) -> str:
-    """The first line of ``exc``'s message with ``href`` scrubbed (see :func:`scrub_href`)."""
-    text = str(exc).replace(href, scrub_href(href))
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def root_cause(exc: BaseException, href: str) -> str:

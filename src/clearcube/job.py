@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ClearcubeError, ConfigError, RunFailed, scrub_href
+from .errors import ClearcubeError, ConfigError, RunFailed
 from .layout import RunLayout
 from .runconfig import RunConfig, default_config_path, load_run_config
+from .scrub import scrub_href
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -139,7 +140,6 @@ def _run(
     progress: bool,
     signer: SigningKey | None,
 ) -> RunResult:
-    import pandas as pd
 
     from .catalog import find
     from .compute import Compute, io_threads
@@ -148,6 +148,7 @@ def _run(
     from .plan import plan
     from .products.audit import AuditLog, verify_audit
     from .products.publish import Publisher, recorded_products
+    from .products.tables import read_scenes
     from .products.writers import write_products
     from .products.zarr import CubeStore
     from .read import read
@@ -161,7 +162,7 @@ def _run(
     _claim_folder(layout, cfg, overwrite)
     retry: list[str] = []
     if layout.audit.exists() and verify(layout.root).intact:
-        previous = pd.read_csv(layout.scenes)
+        previous = read_scenes(layout.scenes)
         retry = _unreadable(previous)
         if not retry:
             return RunResult(
@@ -179,7 +180,7 @@ def _run(
         publisher = Publisher(layout, audit, recorded)
         if recorded or retry:
             audit.append("resumed", {"products_recorded": sorted(recorded), "retrying": retry})
-        audit.append("config", {"digest": digest, "config": cfg.model_dump(mode="json")})
+        audit.append("config", {"digest": digest, "config": cfg.record()})
         audit.append("software", _versions())
 
         found = find(cfg.search)  # search
@@ -287,7 +288,7 @@ def _claim_folder(layout: RunLayout, cfg: RunConfig, overwrite: bool) -> None:
                     {
                         "run_id": digest[:12],
                         "config_digest": digest,
-                        "config": cfg.model_dump(mode="json"),
+                        "config": cfg.record(),
                     },
                     indent=1,
                 )

@@ -274,8 +274,8 @@ def _check_assets(
 
     import rasterio
 
-    from .errors import scrub_message
     from .gdal_env import rio_env
+    from .scrub import scrub_message
 
     def probe(scene: ScenePlan) -> str | None:
         try:

@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CatalogError, ItemError, scrub_href
+from ..errors import CatalogError, ItemError
+from ..scrub import scrub_href
 from ._filters import (
     BBoxLike,
     DatetimeLike,
@@ -248,7 +249,7 @@ class Found:
 
     def record(self) -> dict[str, Any]:
         """The audit record of the search."""
-        from ..errors import scrub_href
+        from ..scrub import scrub_href
 
         s = self.options
         return {

@@ -27,8 +27,9 @@ import numpy.typing as npt
 import xarray as xr
 from affine import Affine
 
-from ..errors import AssetReadError, root_cause, scrub_href
+from ..errors import AssetReadError, root_cause
 from ..flags import FLAG_DTYPE, Flag
+from ..scrub import scrub_href
 from ._base import ChunkGrid, Read, ReadFailure, ReadRequest, Source, grid_coords, nodata_values
 
 if TYPE_CHECKING:

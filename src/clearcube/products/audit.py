@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..scrub import scrub_value
 from .signing import decode_signature, is_fingerprint
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ class AuditLog:
             "seq": self.seq,
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
             "kind": kind,
-            "data": data or {},
+            "data": scrub_value(data or {}),
             "prev": self.head,
         }
 

@@ -4,8 +4,9 @@ The output STAC's ``derived_from`` links point at these files (relative links), 
 that is moved or bundled still names, and holds, every input it was made from. A snapshot is
 the item's canonical JSON (sorted keys, no whitespace), the text whose SHA-256 the plan stage
 records as the scene's digest (:attr:`clearcube.ScenePlan.digest`), with every ``href``
-scrubbed of query strings and credentials (:func:`clearcube.errors.scrub_href`): a snapshot's
-own SHA-256 equals the recorded digest unless an href carried a token.
+scrubbed of query strings and credentials (:func:`clearcube.scrub.scrub_href`) and every other
+string of any secret it quotes (:func:`clearcube.scrub.scrub_text`): a snapshot's own SHA-256
+equals the recorded digest unless the item carried a token.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import canonical_json, item_digest, item_json
-from ..errors import scrub_href
 from ..layout import RunLayout
+from ..scrub import scrub_href, scrub_text
 from ._files import atomic_path
 
 __all__ = ["SourceKey", "SourceSnapshot", "source_snapshots", "write_snapshot"]
@@ -64,7 +65,7 @@ def _scrubbed(value: Any) -> Any:
         }
     if isinstance(value, list | tuple):
         return [_scrubbed(v) for v in value]
-    return value
+    return scrub_text(value) if isinstance(value, str) else value
 
 
 def source_snapshots(items: Iterable[Any], layout: RunLayout) -> dict[SourceKey, SourceSnapshot]:
