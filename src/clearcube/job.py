@@ -4,7 +4,10 @@ search -> plan -> screen -> decide -> read -> products -> report -> audit.
 
 Every decision goes into ``audit.jsonl`` as it is made; every product is written atomically and
 recorded with its checksum, so a rerun of the same config into the same folder keeps what is
-already there and verified, and a different config refuses to overwrite it. Each pixel of each
+already there and verified, and a different config refuses to overwrite it. The inputs key
+the resume too: every rerun searches again, and when an item's JSON (credentials aside) is not
+the one the trail's last search recorded, or items came or went, the run is recomputed, with a
+warning and an ``inputs_changed`` record naming them. Each pixel of each
 remote asset is read at most once: the QA by the screen, the reflectance of the used scenes'
 clear windows by the read stage; products come from the local cube store.
 """
@@ -12,10 +15,11 @@ clear windows by the read stage; products come from the local cube store.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ClearcubeError, ConfigError, RunFailed
 from .layout import RunLayout
@@ -28,6 +32,8 @@ if TYPE_CHECKING:
     from .products.signing import SigningKey
 
 __all__ = ["RunResult", "run"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -146,7 +152,8 @@ def _run(
     from .decide import decide
     from .outcome import Outcome
     from .plan import plan
-    from .products.audit import AuditLog, verify_audit
+    from .products._files import remove_stale_temps
+    from .products.audit import INPUTS_CHANGED, AuditLog, latest_data, verify_audit
     from .products.publish import Publisher, recorded_products
     from .products.tables import read_scenes
     from .products.writers import write_products
@@ -160,11 +167,18 @@ def _run(
     run_id = digest[:12]
     layout = RunLayout(out)
     _claim_folder(layout, cfg, overwrite)
+    stale = remove_stale_temps(layout.root)  # what a killed run was building
+    if stale:
+        log.info("removed %d temporary folder(s) a stopped run left: %s", len(stale), stale)
+    earlier = latest_data(layout.audit, "search")  # the inputs of the last attempt
+    found = find(cfg.search)  # search
+    changes = _input_changes(earlier, found.inputs())
     retry: list[str] = []
-    if layout.audit.exists() and verify(layout.root).intact:
+    intact = layout.audit.exists() and verify(layout.root).intact
+    if intact:
         previous = read_scenes(layout.scenes)
         retry = _unreadable(previous)
-        if not retry:
+        if not retry and not changes:
             return RunResult(
                 run_id,
                 layout.root,
@@ -172,18 +186,25 @@ def _run(
                 reused=["all"],
                 audit_head=verify_audit(layout.audit).head,
             )
+    if changes:
+        log.warning(
+            "%s: the inputs changed since the recorded run (%s); recomputing the run",
+            layout.root,
+            _describe(changes),
+        )
     recorded = recorded_products(layout.audit)
     compute = Compute(
         scheduler=scheduler, progress=progress, threads=io_threads(cfg.search.is_remote)
     )
-    with AuditLog(layout.audit, reopen=bool(retry), signer=signer) as audit, compute.session():
+    reopen = intact and bool(retry or changes)
+    with AuditLog(layout.audit, reopen=reopen, signer=signer) as audit, compute.session():
         publisher = Publisher(layout, audit, recorded)
         if recorded or retry:
             audit.append("resumed", {"products_recorded": sorted(recorded), "retrying": retry})
+        if changes:
+            audit.append(INPUTS_CHANGED, changes)
         audit.append("config", {"digest": digest, "config": cfg.record()})
         audit.append("software", _versions())
-
-        found = find(cfg.search)  # search
         audit.append("search", found.record())
         compute.announce("search", f"{len(found.items)} item(s) in {scrub_href(cfg.search.source)}")
 
@@ -256,6 +277,32 @@ def _run(
             + f"; the other scenes' products are in {layout.root}"
         )
     return result
+
+
+def _input_changes(
+    earlier: dict[str, Any] | None, now: dict[str, str]
+) -> dict[str, list[str]] | None:
+    """What changed between the inputs an earlier attempt's search recorded and ``now``
+    (``collection/id`` -> digest, :meth:`clearcube.catalog.Found.inputs`): changed, new and
+    gone items. ``None``: nothing changed, or the trail recorded no inputs to compare."""
+    before = earlier.get("inputs") if earlier is not None else None
+    if not isinstance(before, dict):
+        return None
+    out = {
+        "changed": sorted(k for k in now if k in before and before[k] != now[k]),
+        "added": sorted(k for k in now if k not in before),
+        "removed": sorted(k for k in before if k not in now),
+    }
+    return out if any(out.values()) else None
+
+
+def _describe(changes: dict[str, list[str]]) -> str:
+    parts = []
+    for what, keys in changes.items():
+        if keys:
+            names = ", ".join(k.rsplit("/", 1)[-1] for k in keys[:3])
+            parts.append(f"{len(keys)} {what}: {names}{', ...' if len(keys) > 3 else ''}")
+    return "; ".join(parts)
 
 
 def _unreadable(scenes: pd.DataFrame) -> list[str]:

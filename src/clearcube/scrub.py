@@ -158,12 +158,16 @@ def scrub_text(text: str, hrefs: Iterable[str] = ()) -> str:
 
 
 def scrub_value(value: Any) -> Any:
-    """A JSON-like value (mappings, lists, strings, numbers) with every string scrubbed by
-    :func:`scrub_text`: a config, an audit record, a table row."""
+    """A JSON-like value (mappings, lists, strings, numbers) with every ``href`` scrubbed by
+    :func:`scrub_href` and every other string by :func:`scrub_text`: a config, an audit
+    record, a table row, a STAC item."""
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, Mapping):
-        return {k: scrub_value(v) for k, v in value.items()}
+        return {
+            k: scrub_href(v) if k == "href" and isinstance(v, str) else scrub_value(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [scrub_value(v) for v in value]
     return value
