@@ -21,7 +21,6 @@ __all__ = [
     "ItemError",
     "QAError",
     "RunFailed",
-    "root_cause",
     "scrub_href",
     "scrub_message",
 ]
@@ -69,18 +68,3 @@ class GridError(ClearcubeError, ValueError):
 
 class ClearcubeWarning(UserWarning):
     """Root of every warning emitted by clearcube."""
-
-
-def root_cause(exc: BaseException, href: str) -> str:
-    """The message of the innermost exception ``exc`` was raised from (GDAL's own, where a
-    library re-raised it as "Read failed. See previous exception"), scrubbed and on one line.
-    """
-    inner: BaseException = exc
-    seen = {id(inner)}
-    while True:
-        nxt = inner.__cause__ or inner.__context__
-        if nxt is None or id(nxt) in seen:
-            break
-        seen.add(id(nxt))
-        inner = nxt
-    return scrub_message(inner, href)

@@ -274,8 +274,7 @@ def _check_assets(
 
     import rasterio
 
-    from .gdal_env import rio_env
-    from .scrub import scrub_message
+    from .gdal_env import gdal_cause, rio_env
 
     def probe(scene: ScenePlan) -> str | None:
         try:
@@ -283,7 +282,7 @@ def _check_assets(
                 if src.count < 1:
                     return "has no band"
         except rasterio.errors.RasterioError as exc:
-            return scrub_message(exc, scene.qa_href)
+            return gdal_cause(exc, scene.qa_href)
         return None
 
     with ThreadPoolExecutor(max_workers=8) as pool:

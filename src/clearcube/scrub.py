@@ -95,9 +95,11 @@ _PREFIXES = ("x-amz-", "x-goog-")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 #: A query string (``?key=value...``) wherever it stands, e.g. after a local file name.
 _QUERY = re.compile(r"\?[A-Za-z0-9_.%~-]+=[^\s'\"<>]*")
-#: ``name=value`` (``=`` perhaps percent-encoded) not inside a longer name.
+#: ``name=value`` (``=`` perhaps percent-encoded) not inside a longer name, also after a
+#: percent-encoded ``?`` or ``&``.
 _PARAMETER = re.compile(
-    r"(?<![A-Za-z0-9_.-])([A-Za-z][A-Za-z0-9_-]*)(=|%3[Dd])([^\s&'\"<>,;)\]}]*)"
+    r"(?:(?<=%3[Ff])|(?<=%26)|(?<![A-Za-z0-9_.-]))"
+    r"([A-Za-z][A-Za-z0-9_-]*)(=|%3[Dd])([^\s&'\"<>,;)\]}]*)"
 )
 #: ``user:password@`` after ``//`` in text no URL pattern caught (a percent-encoded URL).
 _USERINFO = re.compile(r"(//|%2[Ff]%2[Ff])[^/\s@'\"<>]+(:|%3[Aa])[^/\s@'\"<>]*(@|%40)")

@@ -84,7 +84,8 @@ def test_kill_9_then_a_changed_item_is_recomputed(catalog, tmp_path):
     args = ["run", "--quiet", "--source", str(catalog), "--out", str(out)]
     held = _kill_after_records(args, records=5)
     kinds = [r["kind"] for r in _records(out)[:held]]
-    assert "search" in kinds and "end" not in kinds
+    assert "search" in kinds
+    assert "end" not in kinds
     search = next(r for r in _records(out) if r["kind"] == "search")["data"]
     before = search["inputs"][f"sentinel-2-l2a/{CHANGED}"]
     assert len(search["inputs"]) == search["items"] == len(search["digests"])
@@ -93,7 +94,8 @@ def test_kill_9_then_a_changed_item_is_recomputed(catalog, tmp_path):
     left = [p for p in out.rglob("*.tmp") if p.is_dir()]  # what the killed run was building
     done = cli(*args)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "inputs changed" in done.stderr and CHANGED in done.stderr
+    assert "inputs changed" in done.stderr
+    assert CHANGED in done.stderr
     records = _records(out)
     (note,) = [r for r in records if r["kind"] == "inputs_changed"]
     assert note["data"] == {"changed": [f"sentinel-2-l2a/{CHANGED}"], "added": [], "removed": []}
@@ -122,7 +124,8 @@ def test_a_finished_run_with_a_changed_item_is_recomputed(catalog, tmp_path, cap
     assert _row(out)["provider_cloud_cover"] == NEW_COVER != old["provider_cloud_cover"]
     assert _row(out)["item_digest"] != old["item_digest"]
     kinds = [r["kind"] for r in _records(out)]
-    assert kinds.count("end") == 2 and kinds.index("inputs_changed") > kinds.index("end")
+    assert kinds.count("end") == 2
+    assert kinds.index("inputs_changed") > kinds.index("end")
     assert verify(out).ok
     # a product the change touched is written anew, one it did not (another year) is kept
     assert "scenes.csv" not in again.reused

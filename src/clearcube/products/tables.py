@@ -9,6 +9,7 @@ policy says ``review``.
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -147,12 +148,13 @@ def uncsv_cell(value: Any) -> Any:
 
 
 def write_scenes(path: Path, frame: pd.DataFrame) -> Path:
-    """``scenes.csv``, atomically, every text cell through :func:`csv_cell`."""
+    """``scenes.csv``, atomically, every text cell through :func:`csv_cell` and quoted."""
     escaped = frame.copy()
     for name in escaped.select_dtypes(include="object").columns:
         escaped[name] = escaped[name].map(csv_cell)
     with atomic_path(path) as tmp:
-        escaped.to_csv(tmp, index=False)
+        # text quoted: a line break or carriage return inside a cell cannot start a row
+        escaped.to_csv(tmp, index=False, quoting=csv.QUOTE_NONNUMERIC)
     return path
 
 
