@@ -100,3 +100,22 @@ def test_a_renewed_token_is_the_same_run(signed_catalog, tmp_path):
     assert a.digest() == b.digest()
     assert a.record()["search"]["source"].endswith("/catalog.json")
     assert a.model_dump()["search"]["source"] == signed_catalog  # the run itself uses the token
+
+
+def test_a_failing_run_prints_no_secret(tmp_path):
+    """Nobody listens on port 9 of loopback: the one-line error names the scrubbed URL."""
+    done = cli(
+        "run",
+        "--source",
+        f"http://user:{ASSET_SECRET}@127.0.0.1:9/catalog.json?token={CATALOG_SECRET}",
+        "--out",
+        str(tmp_path / "run"),
+        "--log-file",
+        str(tmp_path / "run.log"),
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ")
+    assert "http://127.0.0.1:9/catalog.json" in done.stderr
+    for text in (done.stdout, done.stderr, (tmp_path / "run.log").read_text()):
+        assert _leaks(text.encode()) == []
+    assert not (tmp_path / "run").exists()
