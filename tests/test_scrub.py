@@ -47,6 +47,8 @@ def test_scrub_href(href, want):
         f"curl http%3A%2F%2Fuser%3A{SECRET}%40host%2Fa.tif",
         f"ftp://me:{SECRET}@host/x and more",
         f"password={SECRET}",
+        f"Authorization: Bearer {SECRET}",
+        f"curl -H 'Bearer {SECRET}'",
     ],
 )
 def test_scrub_text_removes_every_spelling(text):
@@ -55,6 +57,7 @@ def test_scrub_text_removes_every_spelling(text):
 
 def test_scrub_text_keeps_what_is_no_secret():
     text = "B04: scale=0.0001 offset=-0.1; HTTP response code: 404 at https://h/a.tif (2 tries)"
+    text += "; Basic checks on //host:8080/a.tif by me@example.org"
     assert scrub_text(text) == text
 
 

@@ -109,7 +109,7 @@ _SECRET_HEADER = re.compile(
     r"|ocp-apim-subscription-key)['\"]?\s*[:=]\s*)(['\"]?)[^'\",}\n]*",
     re.IGNORECASE,
 )
-_BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+_BEARER = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=-]+")
 
 
 def is_credential(name: str) -> bool:
