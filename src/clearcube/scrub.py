@@ -109,6 +109,10 @@ _SECRET_HEADER = re.compile(
     r"|ocp-apim-subscription-key)['\"]?\s*[:=]\s*)(['\"]?)[^'\",}\n]*",
     re.IGNORECASE,
 )
+#: Text without any of these holds nothing the patterns above match (most strings: a fast path).
+_MAYBE = re.compile(
+    r"[=?@%]|://|bearer|authorization|cookie|api-key|subscription-key", re.IGNORECASE
+)
 _BEARER = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=-]+")
 
 
@@ -151,6 +155,8 @@ def scrub_text(text: str, hrefs: Iterable[str] = ()) -> str:
             text = text.replace(quote("?" + parts.query, safe=""), "")
         if parts.password:
             text = text.replace(f"{parts.username}:{parts.password}@", "")
+    if not _MAYBE.search(text):
+        return text
     text = _URL.sub(lambda m: scrub_href(m.group(0)), text)
     text = _QUERY.sub("", text)
     text = _USERINFO.sub(r"\1", text)
