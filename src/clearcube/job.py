@@ -326,6 +326,12 @@ def _claim_folder(layout: RunLayout, cfg: RunConfig, overwrite: bool) -> None:
                     f"{layout.root} holds a run of another config ({str(previous)[:12]}); "
                     "choose another --out or pass --overwrite"
                 )
+            log.warning(
+                "%s: replacing the run of another config (%s) with config %s",
+                layout.root,
+                str(previous)[:12],
+                digest[:12],
+            )
             shutil.rmtree(layout.root)
     layout.root.mkdir(parents=True, exist_ok=True)
     if not layout.run_json.exists():

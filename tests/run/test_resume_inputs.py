@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from clearcube.errors import ConfigError
 from clearcube.job import run
 from clearcube.resources import demo_catalog_path
 from clearcube.runconfig import load_run_config
@@ -133,3 +134,13 @@ def test_a_finished_run_with_a_changed_item_is_recomputed(catalog, tmp_path, cap
     assert first.scenes["id"].tolist() == again.scenes["id"].tolist()
     # and a third run over the same inputs reuses everything again
     assert run(cfg, out=out).reused == ["all"]
+    # another config into the folder is refused, or with overwrite replaces the run and says so
+    other = cfg.with_overrides(mask={"cloud_threshold": 0.5})
+    with pytest.raises(ConfigError, match="another config"):
+        run(other, out=out)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="clearcube.job"):
+        replaced = run(other, out=out, overwrite=True)
+    assert any("replacing the run of another config" in m for m in caplog.messages)
+    assert replaced.reused == []
+    assert verify(out).ok
