@@ -11,14 +11,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
 
-from .errors import scrub_href
+from .scrub import scrub_text
 
 __all__ = ["configure_logging", "logging_options", "remove_handlers", "stdout_reserved"]
 
@@ -26,15 +25,6 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 #: Marks the handlers this module installed, so a second configuration replaces them.
 _HANDLER_TAG = "_clearcube_cli"
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
-#: A query string (``?key=value...``) wherever it stands, e.g. in a logged request line.
-_QUERY = re.compile(r"\?[A-Za-z0-9_.%~-]+=[^\s'\"<>]*")
-#: The value of a credential header in a logged header mapping.
-_SECRET_HEADER = re.compile(
-    r"((?:authorization|cookie|x-api-key|api-key|ocp-apim-subscription-key)['\"]?\s*[:=]\s*)"
-    r"(['\"]?)[^'\",}]*",
-    re.IGNORECASE,
-)
 
 
 class _ScrubbingFormatter(logging.Formatter):
@@ -43,8 +33,7 @@ class _ScrubbingFormatter(logging.Formatter):
     tokens."""
 
     def format(self, record: logging.LogRecord) -> str:
-        text = _URL.sub(lambda m: scrub_href(m.group(0)), super().format(record))
-        return _SECRET_HEADER.sub(r"\1\2***", _QUERY.sub("", text))
+        return scrub_text(super().format(record))
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]

@@ -19,6 +19,7 @@ import click
 from . import __version__
 from ._cli_output import configure_logging, logging_options, remove_handlers, stdout_reserved
 from .errors import ClearcubeError
+from .scrub import scrub_href, scrub_text, scrub_value
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -237,7 +238,9 @@ def _inspect(item_or_id: str, source: str | None) -> dict[str, Any]:
             else list(search(source=where, query={"id": {"eq": item_or_id}}, limit=1))
         )
         if not found:
-            raise ItemError(f"{item_or_id}: no such item in {where}; give a file, URL or id")
+            raise ItemError(
+                f"{item_or_id}: no such item in {scrub_href(where)}; give a file, URL or id"
+            )
         item = found[0]
     plan = identify(item)
     info = {
@@ -379,7 +382,7 @@ def run_cmd(
             "audit_head": result.audit_head,
             "scenes": json.loads(scenes[cols].to_json(orient="records", date_format="iso")),
         }
-        click.echo(json.dumps(doc, indent=1))
+        click.echo(json.dumps(scrub_value(doc), indent=1))
         return
     click.echo(
         f"run {result.run_id}: {len(scenes)} scenes ("
@@ -545,7 +548,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    """One line on stderr (the log file records it too), then exit with ``code``."""
+    """One line on stderr (the log file records it too), scrubbed of secrets, then exit with
+    ``code``."""
+    message = scrub_text(message)
     log.error("%s", message, extra={"file_only": True})
     click.echo(f"error: {message}", err=True)
     sys.exit(code)

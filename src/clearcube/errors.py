@@ -7,6 +7,10 @@ which item or file, and how to fix it.
 
 from __future__ import annotations
 
+# the scrubber lives in .scrub; its two functions stay importable from here, where error
+# messages are built
+from .scrub import scrub_href, scrub_message
+
 __all__ = [
     "AssetReadError",
     "CatalogError",
@@ -17,7 +21,6 @@ __all__ = [
     "ItemError",
     "QAError",
     "RunFailed",
-    "root_cause",
     "scrub_href",
     "scrub_message",
 ]
@@ -65,38 +68,3 @@ class GridError(ClearcubeError, ValueError):
 
 class ClearcubeWarning(UserWarning):
     """Root of every warning emitted by clearcube."""
-
-
-def scrub_href(href: str) -> str:
-    """An href fit for logs, errors and the audit: no query string (signed-URL tokens), no
-    fragment, no user:password."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(href)
-    if not parts.scheme or len(parts.scheme) == 1:  # a local path (or a Windows drive)
-        return href.split("?", 1)[0]
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def scrub_message(exc: BaseException, href: str) -> str:
-    """The first line of ``exc``'s message with ``href`` scrubbed (see :func:`scrub_href`)."""
-    text = str(exc).replace(href, scrub_href(href))
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def root_cause(exc: BaseException, href: str) -> str:
-    """The message of the innermost exception ``exc`` was raised from (GDAL's own, where a
-    library re-raised it as "Read failed. See previous exception"), scrubbed and on one line.
-    """
-    inner: BaseException = exc
-    seen = {id(inner)}
-    while True:
-        nxt = inner.__cause__ or inner.__context__
-        if nxt is None or id(nxt) in seen:
-            break
-        seen.add(id(nxt))
-        inner = nxt
-    return scrub_message(inner, href)

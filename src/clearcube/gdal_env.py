@@ -30,8 +30,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import AssetReadError, scrub_href
+from .errors import AssetReadError
 from .sas import Signer, Token, signer_of
+from .scrub import scrub_href, scrub_text
 
 __all__ = [
     "DEADLINE_OPTION",
@@ -302,18 +303,6 @@ def _generic(text: str) -> bool:
     return "See previous exception" in text and text.startswith(("Read failed", "Read or write"))
 
 
-def _scrub(text: str, href: str) -> str:
-    """``text`` without ``href``'s query string (signed-URL tokens) or credentials, in any
-    form GDAL quotes it (whole URL, ``/vsicurl/`` name, file name with its query)."""
-    parts = urlsplit(href)
-    text = text.replace(href, scrub_href(href))
-    if parts.query:
-        text = text.replace("?" + parts.query, "")
-    if parts.password:
-        text = text.replace(f"{parts.username}:{parts.password}@", "")
-    return " ".join(text.split())
-
-
 def gdal_cause(exc: BaseException, href: str, vsi_error: str = "") -> str:
     """GDAL's own messages behind ``exc``, root cause first, on one line and scrubbed.
 
@@ -339,7 +328,8 @@ def gdal_cause(exc: BaseException, href: str, vsi_error: str = "") -> str:
             continue  # "TIFFReadEncodedTile() failed." inside "band 1: IReadBlock failed ..."
         if text not in messages:
             messages.append(text)
-    return _scrub("; ".join(messages) or type(exc).__name__, href)[:400]
+    text = scrub_text("; ".join(messages) or type(exc).__name__, [href])
+    return " ".join(text.split())[:400]
 
 
 #: curl's words for "nobody listens there": a wrong URL far more often than a restart

@@ -4,7 +4,10 @@ search -> plan -> screen -> decide -> read -> products -> report -> audit.
 
 Every decision goes into ``audit.jsonl`` as it is made; every product is written atomically and
 recorded with its checksum, so a rerun of the same config into the same folder keeps what is
-already there and verified, and a different config refuses to overwrite it. Each pixel of each
+already there and verified, and a different config refuses to overwrite it. The inputs key
+the resume too: every rerun searches again, and when an item's JSON (credentials aside) is not
+the one the trail's last search recorded, or items came or went, the run is recomputed, with a
+warning and an ``inputs_changed`` record naming them. Each pixel of each
 remote asset is read at most once: the QA by the screen, the reflectance of the used scenes'
 clear windows by the read stage; products come from the local cube store.
 """
@@ -12,6 +15,7 @@ clear windows by the read stage; products come from the local cube store.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ClearcubeError, ConfigError, RunFailed, scrub_href
+from .errors import ClearcubeError, ConfigError, RunFailed
 from .layout import RunLayout
 from .runconfig import RunConfig, default_config_path, load_run_config
+from .scrub import scrub_href
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,6 +44,8 @@ if TYPE_CHECKING:
     from .screen import Screened
 
 __all__ = ["Job", "RunResult", "run", "started"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -191,22 +198,33 @@ def _opened(
     progress: bool,
     signer: SigningKey | None,
 ) -> Iterator[Job]:
-    import pandas as pd
 
+    from .catalog import find
     from .compute import Compute, io_threads
-    from .products.audit import AuditLog, verify_audit
+    from .products._files import remove_stale_temps
+    from .products.audit import INPUTS_CHANGED, AuditLog, latest_data, verify_audit
     from .products.publish import Publisher, recorded_products
+    from .products.tables import read_scenes
     from .verification import verify
 
     cfg = config
     digest = cfg.digest()
     layout = RunLayout(out)
     _claim_folder(layout, cfg, overwrite)
+    stale = remove_stale_temps(layout.root)  # what a killed run was building
+    if stale:
+        log.info("removed %d temporary folder(s) a stopped run left: %s", len(stale), stale)
+    earlier = latest_data(layout.audit, "search")  # the inputs of the last attempt
+    # the search runs before anything else: its items' digests say whether a recorded run
+    # still stands (a changed input catalog recomputes it)
+    found = find(cfg.search)
+    changes = _input_changes(earlier, found.inputs())
     retry: list[str] = []
-    if layout.audit.exists() and verify(layout.root).intact:
-        previous = pd.read_csv(layout.scenes)
+    intact = layout.audit.exists() and verify(layout.root).intact
+    if intact:
+        previous = read_scenes(layout.scenes)
         retry = _unreadable(previous)
-        if not retry:
+        if not retry and not changes:
             yield Job(
                 cfg,
                 layout,
@@ -219,17 +237,26 @@ def _opened(
                 ),
             )
             return
+    if changes:
+        log.warning(
+            "%s: the inputs changed since the recorded run (%s); recomputing the run",
+            layout.root,
+            _describe(changes),
+        )
     recorded = recorded_products(layout.audit)
     compute = Compute(
         scheduler=scheduler, progress=progress, threads=io_threads(cfg.search.is_remote)
     )
-    with AuditLog(layout.audit, reopen=bool(retry), signer=signer) as audit, compute.session():
+    reopen = intact and bool(retry or changes)
+    with AuditLog(layout.audit, reopen=reopen, signer=signer) as audit, compute.session():
         publisher = Publisher(layout, audit, recorded)
         if recorded or retry:
             audit.append("resumed", {"products_recorded": sorted(recorded), "retrying": retry})
-        audit.append("config", {"digest": digest, "config": cfg.model_dump(mode="json")})
+        if changes:
+            audit.append(INPUTS_CHANGED, changes)
+        audit.append("config", {"digest": digest, "config": cfg.record()})
         audit.append("software", _versions())
-        job = Job(cfg, layout, audit=audit, publisher=publisher, compute=compute)
+        job = Job(cfg, layout, audit=audit, publisher=publisher, compute=compute, found=found)
         try:
             yield job
         finally:
@@ -263,8 +290,10 @@ class Job:
         publisher: Publisher | None = None,
         compute: Compute | None = None,
         reused: RunResult | None = None,
+        found: Found | None = None,
     ) -> None:
         self.config = config
+        self._found = found
         self.layout = layout
         self.reused = reused
         self.store: CubeStore | None = None
@@ -287,11 +316,12 @@ class Job:
         return self._compute
 
     def search(self) -> Found:
-        """The search stage: the items of ``[search]``."""
+        """The search stage: the items of ``[search]`` (found when the run started, to
+        compare its inputs with a recorded run's), recorded in the audit trail."""
         from .catalog import find
 
         cfg = self.config
-        found = find(cfg.search)
+        found = self._found if self._found is not None else find(cfg.search)
         self._log.append("search", found.record())
         self._runner.announce(
             "search", f"{len(found.items)} item(s) in {scrub_href(cfg.search.source)}"
@@ -461,6 +491,32 @@ def read_options(cfg: RunConfig) -> dict[str, str]:
     return {**signing_options(provider.signing if provider else None), **cfg.load.gdal}
 
 
+def _input_changes(
+    earlier: dict[str, Any] | None, now: dict[str, str]
+) -> dict[str, list[str]] | None:
+    """What changed between the inputs an earlier attempt's search recorded and ``now``
+    (``collection/id`` -> digest, :meth:`clearcube.catalog.Found.inputs`): changed, new and
+    gone items. ``None``: nothing changed, or the trail recorded no inputs to compare."""
+    before = earlier.get("inputs") if earlier is not None else None
+    if not isinstance(before, dict):
+        return None
+    out = {
+        "changed": sorted(k for k in now if k in before and before[k] != now[k]),
+        "added": sorted(k for k in now if k not in before),
+        "removed": sorted(k for k in before if k not in now),
+    }
+    return out if any(out.values()) else None
+
+
+def _describe(changes: dict[str, list[str]]) -> str:
+    parts = []
+    for what, keys in changes.items():
+        if keys:
+            names = ", ".join(k.rsplit("/", 1)[-1] for k in keys[:3])
+            parts.append(f"{len(keys)} {what}: {names}{', ...' if len(keys) > 3 else ''}")
+    return "; ".join(parts)
+
+
 def _unreadable(scenes: pd.DataFrame) -> list[str]:
     """Scenes a finished run could not read (a rerun retries them)."""
     if "fallback" not in scenes:
@@ -482,6 +538,12 @@ def _claim_folder(layout: RunLayout, cfg: RunConfig, overwrite: bool) -> None:
                     f"{layout.root} holds a run of another config ({str(previous)[:12]}); "
                     "choose another --out or pass --overwrite"
                 )
+            log.warning(
+                "%s: replacing the run of another config (%s) with config %s",
+                layout.root,
+                str(previous)[:12],
+                digest[:12],
+            )
             shutil.rmtree(layout.root)
     layout.root.mkdir(parents=True, exist_ok=True)
     if not layout.run_json.exists():
@@ -491,7 +553,7 @@ def _claim_folder(layout: RunLayout, cfg: RunConfig, overwrite: bool) -> None:
                     {
                         "run_id": digest[:12],
                         "config_digest": digest,
-                        "config": cfg.model_dump(mode="json"),
+                        "config": cfg.record(),
                     },
                     indent=1,
                 )

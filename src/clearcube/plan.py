@@ -276,8 +276,8 @@ def _check_assets(
 
     import rasterio
 
-    from .errors import AssetReadError, scrub_message
-    from .gdal_env import rio_env
+    from .errors import AssetReadError
+    from .gdal_env import gdal_cause, rio_env
     from .sas import sign_href
 
     def probe(scene: ScenePlan) -> str | None:
@@ -290,7 +290,7 @@ def _check_assets(
         except AssetReadError as exc:
             return exc.cause or str(exc)
         except rasterio.errors.RasterioError as exc:
-            return scrub_message(exc, href)
+            return gdal_cause(exc, href)
         return None
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -261,9 +261,17 @@ class RunConfig(BaseModel):
     mask: MaskConfig = MaskConfig()
     composite: CompositeOptions = CompositeOptions()
 
+    def record(self) -> dict[str, Any]:
+        """The config as run.json and the audit trail record it: its JSON with every secret
+        scrubbed (a token in the source URL; :func:`clearcube.scrub.scrub_value`)."""
+        from .scrub import scrub_value
+
+        out: dict[str, Any] = scrub_value(self.model_dump(mode="json"))
+        return out
+
     def digest(self) -> str:
-        """The SHA-256 of the config's canonical JSON (sorted keys): the run id is its start."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """SHA-256 of :meth:`record`'s canonical JSON: a renewed token keeps the run's name."""
+        text = json.dumps(self.record(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
     def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:

@@ -33,7 +33,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-from .errors import AssetReadError, ConfigError, scrub_href
+from .errors import AssetReadError, ConfigError
+from .scrub import scrub_href
 
 __all__ = [
     "PLANETARY_COMPUTER_TOKEN_URL",

@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CatalogError, ItemError, scrub_href
+from ..errors import CatalogError, ItemError
+from ..scrub import scrub_href
 from ._filters import (
     BBoxLike,
     DatetimeLike,
@@ -247,9 +248,23 @@ class Found:
     items: tuple[Any, ...]
     digests: tuple[str, ...] = ()
 
+    def inputs(self) -> dict[str, str]:
+        """Per item (``collection/id``), the SHA-256 of its canonical JSON with credentials
+        scrubbed (the text of its snapshot in the run folder): what a rerun compares to tell
+        whether its inputs changed; an href signed anew for each fetch is the same input."""
+        from ..scrub import scrub_value
+
+        out = {}
+        for item, digest in zip(self.items, self.digests, strict=False):
+            data = item_json(item)
+            key = f"{getattr(item, 'collection_id', None) or ''}/{getattr(item, 'id', '')}"
+            out[key] = item_digest(scrub_value(data)) if data is not None else digest
+        return out
+
     def record(self) -> dict[str, Any]:
-        """The audit record of the search."""
-        from ..errors import scrub_href
+        """The audit record of the search: what was asked, and every item's id, the digest of
+        its JSON as fetched and its :meth:`inputs` digest."""
+        from ..scrub import scrub_href
 
         s = self.options
         return {
@@ -260,6 +275,7 @@ class Found:
             "items": len(self.items),
             "ids": [i.id for i in self.items],
             "digests": list(self.digests),
+            "inputs": self.inputs(),
         }
 
 

@@ -10,7 +10,8 @@ import requests
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 
-from ..errors import CatalogError, scrub_href, scrub_message
+from ..errors import CatalogError
+from ..scrub import scrub_href, scrub_message
 from ._filters import Filters
 from ._http import TRANSIENT_STATUS, Refused, RequestFailed, Transient, with_retries
 

@@ -23,8 +23,9 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..errors import CatalogError, scrub_href
+from ..errors import CatalogError
 from ..gdal_env import request_deadline_s, stall_timeout_s
+from ..scrub import scrub_href
 
 T = TypeVar("T")
 

@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urljoin
 
-from ..errors import CatalogError, ItemError, scrub_href
+from ..errors import CatalogError, ItemError
+from ..scrub import scrub_href
 from ._filters import Filters
 from ._http import get_json
 

@@ -27,8 +27,10 @@ import numpy.typing as npt
 import xarray as xr
 from affine import Affine
 
-from ..errors import AssetReadError, root_cause, scrub_href
+from ..errors import AssetReadError
 from ..flags import FLAG_DTYPE, Flag
+from ..gdal_env import gdal_cause
+from ..scrub import scrub_href
 from ._base import ChunkGrid, Read, ReadFailure, ReadRequest, Source, grid_coords, nodata_values
 
 if TYPE_CHECKING:
@@ -270,9 +272,9 @@ LIBRARY_ERRORS = _library_errors()
 
 
 def library_failure(source: Source, exc: BaseException) -> AssetReadError:
-    """An AssetReadError naming the source, with the innermost message of ``exc``'s chain
-    (GDAL's own, where a library wrapped it)."""
-    cause = root_cause(exc, source.href)
+    """An AssetReadError naming the source, with GDAL's own messages behind ``exc`` (root
+    cause first: :func:`clearcube.gdal_env.gdal_cause`), where a library wrapped them."""
+    cause = gdal_cause(exc, source.href)
     return AssetReadError(
         f"{source.id}: cannot read {scrub_href(source.href)}: {cause}; check the URL and the "
         "server, or exclude the item",

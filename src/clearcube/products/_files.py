@@ -15,7 +15,39 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "multihash_sha256", "sha256_file"]
+__all__ = [
+    "atomic_path",
+    "multihash_sha256",
+    "remove_stale_temps",
+    "sha256_file",
+    "temp_folder",
+]
+
+#: How the temporary folders of products end (they begin with a dot and the product's name).
+_TEMP_SUFFIX = ".tmp"
+
+
+def temp_folder(name: str, parent: Path) -> Path:
+    """A new temporary folder in ``parent`` for building ``name`` (``.<name>.<random>.tmp``):
+    the one naming every product's temporary follows, so that the next run can remove what a
+    killed run left (:func:`remove_stale_temps`)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=_TEMP_SUFFIX, dir=parent))
+
+
+def remove_stale_temps(root: Path) -> list[str]:
+    """Remove the temporary folders (:func:`temp_folder`) a killed run left anywhere in the run
+    folder ``root``; returns their paths relative to it. Links are neither followed nor
+    removed."""
+    removed = []
+    for folder, dirs, _ in os.walk(root):
+        for name in list(dirs):
+            path = Path(folder) / name
+            if name.startswith(".") and name.endswith(_TEMP_SUFFIX) and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.relative_to(root).as_posix())
+                dirs.remove(name)
+    return sorted(removed)
 
 
 @contextlib.contextmanager
@@ -27,8 +59,7 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     ``final`` is left as it was.
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    tmp = temp_folder(final.name, final.parent)
     target = tmp / final.name
     try:
         yield target

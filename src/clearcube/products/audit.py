@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..scrub import scrub_value
 from .signing import decode_signature, is_fingerprint
 
 if TYPE_CHECKING:
@@ -40,9 +41,11 @@ if TYPE_CHECKING:
 __all__ = [
     "END",
     "GENESIS",
+    "INPUTS_CHANGED",
     "RESUMED",
     "AuditLog",
     "AuditVerification",
+    "latest_data",
     "record_hash",
     "signed_message",
     "verify_audit",
@@ -51,6 +54,8 @@ __all__ = [
 GENESIS = "0" * 64
 END = "end"
 RESUMED = "resumed"
+#: The record of a rerun that found its inputs changed since the trail's last search.
+INPUTS_CHANGED = "inputs_changed"
 
 
 def _canonical(obj: Any) -> bytes:
@@ -71,13 +76,33 @@ def signed_message(record: dict[str, Any]) -> bytes:
     return _canonical({k: v for k, v in record.items() if k not in ("hash", "signature")})
 
 
+def latest_data(path: str | Path, kind: str) -> dict[str, Any] | None:
+    """The ``data`` of the last record of ``kind`` in a trail (``None``: there is none, or no
+    trail). Records are read up to the first line that is not JSON."""
+    found: dict[str, Any] | None = None
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.split("\n"):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            break
+        if isinstance(record, dict) and record.get("kind") == kind:
+            data = record.get("data")
+            found = data if isinstance(data, dict) else None
+    return found
+
+
 class AuditLog:
     """Append-only writer of a chained audit trail.
 
     Each :meth:`append` writes and flushes one line, so a crash leaves a valid (unfinished)
-    prefix; :meth:`close` appends the ``end`` record, signed when the log has a ``signer``.
-    Reopening an unfinished trail continues its chain (a resumed run), and so does reopening a
-    finished one with ``reopen=True``.
+    prefix; every record's data is scrubbed of secrets first
+    (:func:`clearcube.scrub.scrub_value`). :meth:`close` appends the ``end`` record, signed
+    when the log has a ``signer``. Reopening an unfinished trail continues its chain (a
+    resumed run), and so does reopening a finished one with ``reopen=True``.
 
     Raises
     ------
@@ -136,7 +161,7 @@ class AuditLog:
             "seq": self.seq,
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
             "kind": kind,
-            "data": data or {},
+            "data": scrub_value(data or {}),
             "prev": self.head,
         }
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import xarray as xr
 
 from ..layout import RunLayout
+from ._files import temp_folder
 from .cog import write_cog
 
 if TYPE_CHECKING:
@@ -164,9 +165,7 @@ def write_composites(
             )
         )
     # GDAL compresses outside the GIL: the files are written in parallel, then published
-    import tempfile
-
-    folder = Path(tempfile.mkdtemp(prefix=".composites.", suffix=".tmp", dir=layout.root))
+    folder = temp_folder(layout.rel(layout.composites), layout.root)
     try:
         built = {path: folder / path.name for path, _ in jobs}
         with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), 4))) as pool:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..layout import RunLayout
-from ._files import sha256_file
+from ._files import sha256_file, temp_folder
 from .audit import AuditLog
 
 __all__ = ["Publisher", "recorded_products"]
@@ -61,11 +61,9 @@ class Publisher:
         earlier attempt recorded the same content and it is still there, keep that file."""
         import os
         import shutil
-        import tempfile
 
         rel = self.layout.rel(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        folder = temp_folder(path.name, path.parent)
         try:
             built = folder / path.name
             write(built)

@@ -4,21 +4,22 @@ The output STAC's ``derived_from`` links point at these files (relative links), 
 that is moved or bundled still names, and holds, every input it was made from. A snapshot is
 the item's canonical JSON (sorted keys, no whitespace), the text whose SHA-256 the plan stage
 records as the scene's digest (:attr:`clearcube.ScenePlan.digest`), with every ``href``
-scrubbed of query strings and credentials (:func:`clearcube.errors.scrub_href`): a snapshot's
-own SHA-256 equals the recorded digest unless an href carried a token.
+scrubbed of query strings and credentials and every other string of any secret it quotes
+(:func:`clearcube.scrub.scrub_value`): a snapshot's own SHA-256 equals the recorded digest
+unless the item carried a token.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..catalog import canonical_json, item_digest, item_json
-from ..errors import scrub_href
 from ..layout import RunLayout
+from ..scrub import scrub_value
 from ._files import atomic_path
 
 __all__ = ["SourceKey", "SourceSnapshot", "source_snapshots", "write_snapshot"]
@@ -56,17 +57,6 @@ class SourceSnapshot:
     text: str
 
 
-def _scrubbed(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {
-            k: scrub_href(v) if k == "href" and isinstance(v, str) else _scrubbed(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_scrubbed(v) for v in value]
-    return value
-
-
 def source_snapshots(items: Iterable[Any], layout: RunLayout) -> dict[SourceKey, SourceSnapshot]:
     """The snapshot of every item (in the order given), keyed by (id, collection).
 
@@ -93,7 +83,7 @@ def source_snapshots(items: Iterable[Any], layout: RunLayout) -> dict[SourceKey,
         taken.add(name.lower())
         path = layout.source_item(name)
         out[key] = SourceSnapshot(
-            raw_id, key[1], path, layout.rel(path), digest, canonical_json(_scrubbed(data))
+            raw_id, key[1], path, layout.rel(path), digest, canonical_json(scrub_value(data))
         )
     return out
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..bands import BANDS
 from ..layout import RunLayout
+from ..scrub import scrub_value
 from ._files import atomic_path, multihash_sha256
 from .evidence import SCENE_FIELDS, check_columns, evidence_columns
 from .sources import SourceSnapshot, write_snapshot
@@ -87,7 +88,7 @@ def _snapshot(path: Path, *, snapshot: SourceSnapshot) -> Path:
 def _dump(path: Path, obj: Mapping[str, Any]) -> Path:
     # allow_nan=False: NaN is not JSON; a missing number is null
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=1, allow_nan=False) + "\n")
+        tmp.write_text(json.dumps(scrub_value(obj), indent=1, allow_nan=False) + "\n")
     return path
 
 

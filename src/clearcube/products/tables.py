@@ -10,6 +10,7 @@ policy says ``review``.
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,11 +24,23 @@ from ..config import MaskConfig
 from ..decide import Decisions
 from ..plan import Planned
 from ..screen import Screened
+from ..scrub import scrub_text, scrub_value
 from ._files import atomic_path
 from .evidence import check_evidence, fallback_evidence, slice_evidence
 from .sources import SourceKey, SourceSnapshot
 
-__all__ = ["plain", "scene_frame", "write_review", "write_scenes"]
+__all__ = [
+    "csv_cell",
+    "plain",
+    "read_scenes",
+    "scene_frame",
+    "uncsv_cell",
+    "write_review",
+    "write_scenes",
+]
+
+#: A cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def plain(value: Any) -> Any:
@@ -125,11 +138,38 @@ def scene_frame(
     return frame
 
 
+def csv_cell(value: Any) -> Any:
+    """A table cell as a CSV file holds it: a text cell scrubbed of secrets and, when it starts
+    with ``= + - @``, a tab or a carriage return (a formula to a spreadsheet) or with an
+    apostrophe, behind a leading apostrophe; other values as they are."""
+    if not isinstance(value, str):
+        return value
+    text = scrub_text(value)
+    return "'" + text if text.startswith((*_FORMULA_START, "'")) else text
+
+
+def uncsv_cell(value: Any) -> Any:
+    """The cell :func:`csv_cell` escaped, as it was."""
+    return value[1:] if isinstance(value, str) and value.startswith("'") else value
+
+
 def write_scenes(path: Path, frame: pd.DataFrame) -> Path:
-    """``scenes.csv``, atomically."""
+    """``scenes.csv``, atomically, every text cell through :func:`csv_cell` and quoted."""
+    escaped = frame.copy()
+    for name in escaped.select_dtypes(include="object").columns:
+        escaped[name] = escaped[name].map(csv_cell)
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
+        # text quoted: a line break or carriage return inside a cell cannot start a row
+        escaped.to_csv(tmp, index=False, quoting=csv.QUOTE_NONNUMERIC)
     return path
+
+
+def read_scenes(path: Path) -> pd.DataFrame:
+    """A ``scenes.csv`` as :func:`write_scenes` was given it (escaped cells restored)."""
+    frame = pd.read_csv(path)
+    for name in frame.select_dtypes(include="object").columns:
+        frame[name] = frame[name].map(uncsv_cell)
+    return frame
 
 
 def write_review(path: Path, frame: pd.DataFrame, decisions: Decisions) -> Path:
@@ -138,6 +178,8 @@ def write_review(path: Path, frame: pd.DataFrame, decisions: Decisions) -> Path:
     rows = frame[frame["id"].isin(queued)].to_dict("records")
     with atomic_path(path) as tmp:
         tmp.write_text(
-            "".join(json.dumps({k: plain(v) for k, v in r.items()}) + "\n" for r in rows)
+            "".join(
+                json.dumps(scrub_value({k: plain(v) for k, v in r.items()})) + "\n" for r in rows
+            )
         )
     return path

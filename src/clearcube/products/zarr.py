@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,6 +27,8 @@ from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
+
+from ._files import temp_folder
 
 __all__ = ["CubeStore", "open_cube", "write_cube"]
 
@@ -292,10 +293,7 @@ class CubeStore:
 
     def __init__(self, final: Path, geobox: Any) -> None:
         self.final = Path(final)
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(
-            tempfile.mkdtemp(prefix=f".{self.final.name}.", suffix=".tmp", dir=self.final.parent)
-        )
+        self._tmp = temp_folder(self.final.name, self.final.parent)
         self.path = self._tmp / self.final.name
         self.geobox = geobox
 

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
-from ..errors import ItemError, scrub_href
+from ..errors import ItemError
+from ..scrub import scrub_href
 from . import hls, landsat, sentinel2
 from ._family import SensorFamily, key_base, key_matches
 from ._offsets import (
