@@ -142,3 +142,15 @@ def sas_storage(tmp_path_factory: pytest.TempPathFactory):
         yield server, catalog
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """One dask LocalCluster of two worker processes for every test that computes on a
+    cluster (starting one costs seconds: shared, the suite pays it once)."""
+    import distributed
+
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        yield cluster

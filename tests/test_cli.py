@@ -170,14 +170,10 @@ def test_run_json_is_one_document_and_pipes(tmp_path):
 
 
 @pytest.mark.integration  # a dask LocalCluster
-def test_run_json_on_a_cluster_keeps_progress_off_stdout(tmp_path):
+def test_run_json_on_a_cluster_keeps_progress_off_stdout(tmp_path, dask_cluster):
     import json
 
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0"
-    ) as cluster:
-        done = _demo_run(tmp_path, "--json", "--scheduler", cluster.scheduler_address)
+    done = _demo_run(tmp_path, "--json", "--scheduler", dask_cluster.scheduler_address)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["summary"]["scenes"] == 13
     assert "[screen]" in done.stderr

@@ -263,16 +263,12 @@ def test_load_reads_nothing_until_compute_over_http(nginx, tmp_path_factory):
 
 
 @pytest.mark.integration  # a dask LocalCluster
-def test_same_result_on_a_local_cluster(items):
-    distributed = pytest.importorskip("distributed")
+def test_same_result_on_a_local_cluster(items, dask_cluster):
+    import distributed
+
     ds = load(items, bbox=DEMO_BBOX, options=LoadOptions(bands=("nir",), chunks=128))
     threaded = ds.compute(scheduler="threads")
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+    with distributed.Client(dask_cluster) as client:
         on_cluster = ds.compute()
         table = cloud_fraction(ds)
         assert client.status == "running"

@@ -15,14 +15,10 @@ pytestmark = pytest.mark.integration  # a dask LocalCluster
 
 
 @pytest.fixture(scope="module")
-def cluster_client():
-    distributed = pytest.importorskip("distributed")
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster, set_as_default=False) as client,
-    ):
+def cluster_client(dask_cluster):
+    import distributed
+
+    with distributed.Client(dask_cluster, set_as_default=False) as client:
         yield client
 
 
