@@ -198,6 +198,8 @@ def _run(
             check_assets=ld.check_assets,
             gdal=ld.gdal,
             digests=found.digests,
+            hrefs=found.hrefs,
+            allow_local_hrefs=ld.allow_local_hrefs,
         )
         for fb in planned.fallbacks:
             audit.append("fallback", {"id": fb.id, "reason": fb.reason})
