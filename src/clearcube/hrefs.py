@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote, urljoin, urlsplit
@@ -70,9 +71,16 @@ _VSI_OF_SCHEME = {
 }
 
 
+#: A URL scheme, or a GDAL driver prefix (``GTIFF_RAW:``, ``NETCDF:``, ``HDF5:``), which a URL
+#: parser does not take for a scheme (the underscore) but GDAL does.
+_PREFIX = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_+.\-]*):")
+
+
 def _scheme(href: str) -> str:
-    """The URL scheme of ``href``, lower case; "" for a path (a Windows drive is a path)."""
-    scheme = urlsplit(href).scheme.lower() if ":" in href else ""
+    """The URL scheme (or GDAL driver prefix) of ``href``, lower case; "" for a path (a
+    Windows drive letter is a path)."""
+    m = _PREFIX.match(href)
+    scheme = m.group(1).lower() if m else ""
     return "" if len(scheme) == 1 else scheme
 
 

@@ -36,7 +36,11 @@ class _RetryingIO(StacApiIO):
     def _check_redirect(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
         """Every redirect hop is checked before requests follows it (``hrefs.check_redirect``)."""
         if resp.is_redirect:
-            check_redirect(resp.url, resp.headers.get("Location", ""), self.allowed_hosts)
+            try:
+                check_redirect(resp.url, resp.headers.get("Location", ""), self.allowed_hosts)
+            except CatalogError:
+                resp.close()
+                raise
 
     def request(
         self,

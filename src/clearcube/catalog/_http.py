@@ -199,7 +199,11 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         headers: Any,
         newurl: str,
     ) -> urllib.request.Request | None:
-        check_redirect(req.full_url, newurl, self.allowed_hosts)
+        try:
+            check_redirect(req.full_url, newurl, self.allowed_hosts)
+        except CatalogError:
+            fp.close()  # urllib closes the redirect's answer only when it follows it
+            raise
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
