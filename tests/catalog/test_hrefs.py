@@ -24,6 +24,8 @@ from clearcube.resources import demo_catalog_path
 from clearcube.runconfig import SearchOptions
 from clearcube.sensors.plan import Fallback, ScenePlan, plan_items
 
+from .._cli import cli
+
 DEMO_ITEM = "S2A_21MZS_20240210_0_L2A"
 ASSETS = {"scl": "SCL.tif", "red": "B04.tif", "nir": "B08.tif"}
 
@@ -420,3 +422,15 @@ def test_an_oversized_document_by_length_or_on_disk(route_server, tmp_path, monk
         search(source=str(tmp_path / "big.json"))
     monkeypatch.setenv("CLEARCUBE_CATALOG_MAX_MB", "2")
     assert len(search(source=str(tmp_path / "big.json"))) == 0
+
+
+def test_allow_host_on_the_command_line(tree, fault_server):
+    server = fault_server(root=tree)
+    url = f"{server.url}/root/catalog.json"
+    refused = cli("search", "--source", url, "--allow-host", "stac.example", timeout=120)
+    assert refused.returncode != 0
+    assert "host 127.0.0.1 is not in allowed_hosts (stac.example)" in refused.stderr
+    assert refused.stdout == ""
+    ok = cli("search", "--source", url, "--allow-host", "127.0.0.1", "--json", timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert [row["id"] for row in json.loads(ok.stdout)] == [DEMO_ITEM]
