@@ -11,8 +11,10 @@ href goes through here before it is fetched or handed to GDAL:
   ``/vsizip/``, ``/vsitar/``, ``/vsigzip/``, any ``/vsi*``) is refused in every catalog:
   clearcube builds the GDAL file names it reads itself (``https://`` becomes ``/vsicurl/...``
   inside rasterio);
-- a local static catalog reads the local files inside its root folder (the folder of the
-  file that was opened) and remote URLs; a path outside the root is refused;
+- a local static catalog (a file on disk, the user's own) reads remote URLs, local paths as
+  written out in full (absolute, ``file:``: a saved ItemCollection names the files of the
+  catalog it was searched in) and relative hrefs inside its root folder (the folder of the
+  file that was opened); a relative href that climbs out of it is refused;
 - with ``allowed_hosts`` (``[search] allowed_hosts``, ``--allow-host``) every URL (the
   catalog's, its links, asset hrefs and every redirect hop) must name one of those hosts (an
   ``s3://`` URL's bucket counts as its host).
@@ -280,9 +282,9 @@ class HrefPolicy:
         object.__setattr__(self, "allowed_hosts", normalise_hosts(self.allowed_hosts))
 
     def remote(self, base: str | None = None) -> bool:
-        """Whether hrefs are judged as those of a remote catalog (the root, else ``base``)."""
-        origin = self.root if self.root is not None else base
-        return origin is not None and is_url(origin)
+        """Whether hrefs are judged as those of a remote catalog: the root is a URL, or the
+        document they are read from (``base``) is one."""
+        return any(is_url(origin) for origin in (self.root, base) if origin)
 
     def _root_dir(self) -> str | None:
         if self.root is None or is_url(self.root):
@@ -315,7 +317,8 @@ class HrefPolicy:
                 return href, "a relative href that climbs out of the catalog's root"
         else:
             path = unquote(urlsplit(href).path) if scheme == "file" else href
-            if os.path.isabs(path) or base is None:
+            written_absolute = os.path.isabs(path)
+            if written_absolute or base is None:
                 target = path
             elif is_url(base):
                 target = urljoin(base, path)
@@ -326,12 +329,14 @@ class HrefPolicy:
             root_dir = self._root_dir()
             if (
                 not remote
+                and not written_absolute
                 and root_dir is not None
                 and not is_url(target)
                 and not _inside(target, root_dir)
             ):
                 return href, (
-                    f"a local file outside the catalog's folder {root_dir}; keep assets inside it"
+                    f"a relative href that climbs out of the catalog's folder {root_dir}; "
+                    "keep it inside, or write the path out in full"
                 )
         return target, _host_refusal(target, self.allowed_hosts)
 

@@ -159,7 +159,7 @@ LINK_SPELLINGS = [
     ("absolute", lambda t: str(t / "root/item/item.json"), True, False),
     ("file-url", lambda t: (t / "root/item/item.json").as_uri(), True, False),
     ("root-escape", lambda t: "../outside/item.json", True, True),
-    ("absolute-outside", lambda t: str(t / "outside/item.json"), True, True),
+    ("absolute-outside", lambda t: str(t / "outside/item.json"), True, False),
     ("vsicached", lambda t: f"/vsicached?file={t / 'root/item/item.json'}", True, True),
     ("vsisubfile", lambda t: f"/vsisubfile/0_99999,{t / 'root/item/item.json'}", True, True),
     ("vsizip", lambda t: f"/vsizip/{t}/root.zip/item/item.json", True, True),
@@ -434,3 +434,14 @@ def test_allow_host_on_the_command_line(tree, fault_server):
     ok = cli("search", "--source", url, "--allow-host", "127.0.0.1", "--json", timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert [row["id"] for row in json.loads(ok.stdout)] == [DEMO_ITEM]
+
+
+def test_a_remote_item_linked_from_a_local_catalog_is_judged_as_remote(tree, fault_server):
+    """What a document fetched over HTTP says is remote, whichever catalog linked to it."""
+    _set_assets(tree, lambda p, n: str(p))
+    server = fault_server(root=tree)
+    local = tree / "local.json"
+    local.write_text(json.dumps(_catalog(f"{server.url}/root/item/item.json")))
+    result = _plan_one(str(local))
+    assert isinstance(result, Fallback)
+    assert "refused: a local file in a remote catalog" in result.reason
