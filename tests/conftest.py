@@ -32,7 +32,7 @@ settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHES
 #: Fixtures that start a server: a test using one (directly or through another fixture) is an
 #: integration test.
 SERVER_FIXTURES = frozenset(
-    {"nginx", "stac_api", "fault_server", "route_server", "demo_http", "loaded_api"}
+    {"nginx", "stac_api", "fault_server", "route_server", "demo_http", "loaded_api", "sas_storage"}
 )
 
 
@@ -140,4 +140,23 @@ def route_server():
 
     yield start
     for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def sas_storage(tmp_path_factory: pytest.TempPathFactory):
+    """The demo catalog on disk, its COGs served on loopback only with a valid SAS token from
+    the server's own token endpoint, each token living 1 s (tests/servers/sas.py): yields
+    (server, catalog.json)."""
+    from clearcube.demo import generate_demo
+
+    from .servers.sas import SasServer
+
+    root = tmp_path_factory.mktemp("sas") / "storage"
+    root.mkdir()
+    server = SasServer(root, token_life_s=1.0)
+    try:
+        catalog = generate_demo(root, href_base=server.url)
+        yield server, catalog
+    finally:
         server.stop()

@@ -139,6 +139,27 @@ def test_an_unapplied_offset_shows_as_a_high_dark_floor(scene, tmp_path):
     assert "not applied" in decision.reason
 
 
+def test_haze_the_mask_kept_sends_the_scene_to_review(scene, tmp_path):
+    # thin cloud over the same scene, missed by its SCL: blue brightens far more than red
+    item, bbox, red = scene
+    hazy = json.loads(json.dumps(item))
+    path = Path(hazy["assets"]["blue"]["href"])
+    with rasterio.open(path) as src:
+        profile = src.profile
+    veil = np.round((red + 0.1) * 1e4).astype(np.uint16)
+    brighter = path.with_name("blue-hazy.tif")
+    write(brighter, veil, profile["transform"], str(profile["crs"]), 0)
+    hazy["assets"]["blue"]["href"] = str(brighter)
+    _, got, decision = judged(hazy, bbox, tmp_path)
+    spectra = got.spectra[hazy["id"]]
+    assert spectra.haze_share > 0.99  # HOT = 0.5 red + 0.02 > 0 on every pixel
+    assert decision.decision == "review"
+    assert "look hazy (HOT > 0; limit 25 %)" in decision.reason
+    # the clear scene's blue is below the haze line: its share is 0
+    _, plain, _ = judged(item, bbox, tmp_path / "plain")
+    assert plain.spectra[item["id"]].haze_share == 0.0
+
+
 def test_spectra_vectors_add_up_per_window():
     # the per-window stats sum to the stats of the whole: histograms, counts and shares
     from clearcube.checks import block_stats
@@ -164,6 +185,20 @@ def test_spectra_vectors_add_up_per_window():
     np.testing.assert_array_equal(whole, parts)
     spectra = spectra_of(whole, ("red", "nir"))
     assert spectra.clear_px == int(clear.sum())
+    ndvi = ((nir - red) / (nir + red))[clear]
+    assert spectra.median_ndvi() == pytest.approx(float(np.median(ndvi)), abs=0.05)
+    assert spectra.median_evi() is None  # no blue: no EVI
+    blue = (red * 0.7).astype(np.float32)
+    names = ("blue", "red", "nir")
+    full = block_stats(clear, valid, blue, red, nir, names=names, stride=1)[0, 0, 0]
+    with_blue = spectra_of(full, names)
+    evi = (2.5 * (nir - red) / (nir + 6 * red - 7.5 * blue + 1))[clear]
+    assert with_blue.median_evi() == pytest.approx(float(np.median(evi)), abs=0.05)
+    assert sum(with_blue.evi_kept) == int(clear.sum())
+    masked_evi = (2.5 * (nir - red) / (nir + 6 * red - 7.5 * blue + 1))[valid & ~clear]
+    assert with_blue.median_evi(kept=False) == pytest.approx(float(np.median(masked_evi)), abs=0.05)
+    hot = (blue - 0.5 * red - 0.08)[clear]
+    assert with_blue.haze_share == pytest.approx(float(np.mean(hot > 0)))
     assert spectra.negative["red"] == int(((red < -0.01) & clear).sum())
     assert sum(spectra.ndvi_kept) == int(clear.sum())
     # the run counts a regular sample: every second pixel of every second row

@@ -3,6 +3,7 @@ series with a floor on the spread, and every scene gets one decision with its re
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from pathlib import Path
 
@@ -81,7 +82,8 @@ def synthetic(items, fractions):
     first = next(s for s in base.slices if s.first.tile == "21MZS")
     slices, screens = [], []
     for k, f in enumerate(fractions):
-        member = replace(first.first, id=f"scene-{k}")
+        when = first.first.datetime + dt.timedelta(days=16 * k)  # one date per revisit
+        member = replace(first.first, id=f"scene-{k}", datetime=when)
         slices.append(replace(first, id=f"scene-{k}", members=(member,)))
         valid = 10000
         counts = {"aoi_px": valid, "valid_px": valid, "masked_px": round(f * valid)}
@@ -114,3 +116,76 @@ def test_outliers_are_judged_within_a_series_not_across_tiles(items):
     planned = replace(planned_a, slices=planned_a.slices + tuple(other))
     screened = Screened(screened_a.slices + tuple(screens_b))
     assert {d.decision for d in decide(planned, screened, cc.MaskConfig()).slices} == {"used"}
+
+
+def steady(ndvi: float, px: int = 5000):
+    """The spectra of a scene whose kept pixels all have one NDVI (no blue, no other check)."""
+    from clearcube.checks import NDVI_EDGES, Spectra
+
+    hist = np.zeros(len(NDVI_EDGES) - 1, np.int64)
+    hist[int(np.searchsorted(NDVI_EDGES, ndvi, side="right")) - 1] = px
+    return Spectra(clear_px=px, masked_px=0, ndvi_kept=tuple(int(v) for v in hist))
+
+
+def test_a_one_date_ndvi_jump_goes_to_review_and_a_lasting_change_does_not(items):
+    planned, screened = synthetic(items, [0.02] * 8)
+    ids = [s.id for s in planned.slices]
+    # a forest series at NDVI 0.8 with one date pulled down to 0.42 (haze the mask kept)
+    ndvi = [0.81, 0.83, 0.8, 0.42, 0.82, 0.79, 0.81, 0.8]
+    got = decide(
+        planned,
+        screened,
+        cc.MaskConfig(),
+        spectra={i: steady(v) for i, v in zip(ids, ndvi, strict=True)},
+    )
+    assert [d.decision for d in got.slices] == ["used"] * 3 + ["review"] + ["used"] * 4
+    reason = got.slices[3].reason
+    assert "median NDVI of kept pixels 0.43 jumps" in reason
+    assert "tile 21MZS" in reason
+    assert "limit 0.25" in reason
+    # a harvest: the level drops and stays; the first and last dates are never judged alone
+    lasting = [0.82, 0.8, 0.81, 0.4, 0.41, 0.4, 0.39, 0.1]
+    got = decide(
+        planned,
+        screened,
+        cc.MaskConfig(),
+        spectra={i: steady(v) for i, v in zip(ids, lasting, strict=True)},
+    )
+    assert {d.decision for d in got.slices} == {"used"}
+    # neighbours are neighbours in time, not in cube order
+    order = [3, 0, 6, 1, 7, 2, 5, 4]
+    shuffled = replace(planned, slices=tuple(planned.slices[k] for k in order))
+    reordered = Screened(tuple(screened.slices[k] for k in order))
+    got = decide(
+        shuffled,
+        reordered,
+        cc.MaskConfig(),
+        spectra={i: steady(v) for i, v in zip(ids, ndvi, strict=True)},
+    )
+    assert [d.id for d in got.slices if d.decision == "review"] == ["scene-3"]
+    # the limit is a MaskConfig field: a stricter one catches the smaller step as well
+    strict = cc.MaskConfig(max_ndvi_jump=0.05)
+    wobbly = [0.8, 0.8, 0.6, 0.8, 0.8, 0.8, 0.8, 0.8]
+    got = decide(
+        planned, screened, strict, spectra={i: steady(v) for i, v in zip(ids, wobbly, strict=True)}
+    )
+    assert [d.decision for d in got.slices].count("review") == 1
+    assert got.slices[2].decision == "review"
+
+
+def test_jumps_are_judged_within_a_series_only(items):
+    # alternating tiles, one wet-forest (0.8) and one pasture (0.3): no jump within either
+    planned, screened = synthetic(items, [0.02] * 8)
+    slices = [
+        replace(s, members=(replace(s.first, tile="22MBA"),)) if k % 2 else s
+        for k, s in enumerate(planned.slices)
+    ]
+    planned = replace(planned, slices=tuple(slices))
+    ndvi = [0.8 if k % 2 == 0 else 0.3 for k in range(8)]
+    got = decide(
+        planned,
+        screened,
+        cc.MaskConfig(),
+        spectra={s.id: steady(v) for s, v in zip(slices, ndvi, strict=True)},
+    )
+    assert {d.decision for d in got.slices} == {"used"}

@@ -110,6 +110,22 @@ def test_corruption_spares_the_header_and_rules_persist(server):
     assert [r.fault for r in server.requests()] == ["rule-404", "rule-404"]
 
 
+def test_a_stall_rule_holds_every_request_of_its_path(server, tmp_path):
+    (tmp_path / "other.bin").write_bytes(DATA[:100])
+    server.configure(rules={"/blob.bin": Rule(stall_s=30)})
+    for _ in range(2):
+        with pytest.raises(TimeoutError):
+            get(f"{server.url}/blob.bin", timeout=0.5)
+    assert get(f"{server.url}/other.bin") == (200, DATA[:100])
+    log = sorted(server.requests(), key=lambda r: r.at_s)
+    assert [(r.path, r.fault) for r in log] == [
+        ("/blob.bin", "rule-stall"),
+        ("/blob.bin", "rule-stall"),
+        ("/other.bin", ""),
+    ]
+    assert all(r.took_s < 5 for r in log)  # each stall ended when the client gave up
+
+
 def test_proxy_passes_through_and_says_502_when_the_upstream_is_down(server, fault_server):
     server.configure()
     proxy = fault_server(upstream=server.url)

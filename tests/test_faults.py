@@ -262,3 +262,29 @@ def test_nobody_listening_fails_at_once():
     with pytest.raises(AssetReadError, match=r"Could not connect to server \(1 attempt in"):
         read(href)
     assert time.monotonic() - began < 5  # one attempt, no pause
+
+
+# a header garbled into numbers that still parse (a geotransform of 1e300) is read as the file
+# says: a TIFF header carries no checksum, so such a window lands where the garbage puts it
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_a_garbled_header_is_a_read_failure_never_a_bare_error(served):
+    # bytes flipped in the header too: GDAL may then find no CRS, or one PROJ cannot parse
+    # (a CRSError, a ValueError); that is a failed read like any other, retried and at worst
+    # an AssetReadError naming the href
+    server, href, _, _ = served
+    failures: list[str] = []
+    garbled = 0
+    for seed in range(8):
+        server.configure(Faults(corrupt=0.5, seed=seed))
+        clear_vsicurl_cache()
+        try:
+            read(href, deadline_s=3)
+        except AssetReadError as exc:  # anything else fails the test
+            failures.append(str(exc))
+        log = server.requests()
+        garbled += any(r.fault == "corrupt" and r.range.startswith("bytes=0-") for r in log)
+    assert garbled >= 4, "too few headers garbled to test anything"
+    for message in failures:
+        assert message.startswith(f"S2B_33TUN_20240601_0_L2A: cannot read {href}: ")
+        assert "\n" not in message

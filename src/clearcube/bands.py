@@ -12,7 +12,15 @@ from dataclasses import dataclass
 
 from .errors import ItemError
 
-__all__ = ["BANDS", "CANONICAL", "Band", "check_bands", "long_name", "spectral_order"]
+__all__ = [
+    "BANDS",
+    "CANONICAL",
+    "STANDARD_NAME",
+    "Band",
+    "check_bands",
+    "long_name",
+    "spectral_order",
+]
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,9 @@ BANDS: tuple[Band, ...] = (
     Band("swir16", "shortwave-infrared 1.6 um surface reflectance", 1610.0),
     Band("swir22", "shortwave-infrared 2.2 um surface reflectance", 2190.0),
 )
+
+#: The CF standard name of every canonical band (surface reflectance, units "1").
+STANDARD_NAME = "surface_bidirectional_reflectance"
 
 #: The canonical band names, in spectral order.
 CANONICAL: tuple[str, ...] = tuple(b.name for b in BANDS)

@@ -204,10 +204,18 @@ class Spectra:
     evi_masked: tuple[int, ...] = ()
 
     def share(self, counts: Mapping[str, int], band: str) -> float:
+        """``counts[band]`` as a share of the clear pixels (0 without clear pixels)."""
         return counts.get(band, 0) / self.clear_px if self.clear_px else 0.0
 
     def median_ndvi(self, kept: bool = True) -> float | None:
+        """The median NDVI of the kept (or masked) pixels, to the histogram's 0.05 bins; None
+        without such pixels."""
         hist = np.asarray(self.ndvi_kept if kept else self.ndvi_masked)
+        return _hist_median(hist, NDVI_EDGES)
+
+    def median_evi(self, kept: bool = True) -> float | None:
+        """The same for EVI (None without blue)."""
+        hist = np.asarray(self.evi_kept if kept else self.evi_masked)
         return _hist_median(hist, NDVI_EDGES)
 
 

@@ -9,16 +9,36 @@ took 2.45 s).
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Compute", "blocks_of", "io_threads"]
+__all__ = ["Compute", "blocks_of", "gc_paused", "io_threads"]
 
 #: Threads per core for sources read over the network.
 REMOTE_THREADS_PER_CORE = 4
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (a context manager, or a decorator:
+    ``@gc_paused()``).
+
+    For graph building only, never around a compute: planning and graph construction
+    allocate many small dicts and tuples that live on, so the collector's full passes over
+    them cost a fifth of the build at 3,000 items (measured: 0.50 -> 0.40 ms of CPU per item)
+    and grow with the number of items; what they free is freed by reference counting anyway.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def io_threads(remote: bool) -> int:
@@ -34,14 +54,17 @@ class Compute:
     Attributes
     ----------
     scheduler
-        A dask.distributed scheduler address; None for the threaded scheduler.
+        A dask.distributed scheduler address, or a connected ``distributed.Client`` (e.g.
+        a dask-gateway cluster's ``get_client()``, whose address alone lacks the cluster's
+        TLS credentials; it is used as it is and left open); None for the threaded
+        scheduler.
     progress
         Show a progress bar per stage (on stderr).
     threads
         Threads of the threaded scheduler (default: one per core).
     """
 
-    scheduler: str | None = None
+    scheduler: Any = None
     progress: bool = False
     threads: int | None = None
     _client: Any = field(default=None, repr=False)
@@ -62,6 +85,13 @@ class Compute:
             return
         from distributed import Client
 
+        if isinstance(self.scheduler, Client):
+            self._client = self.scheduler
+            try:
+                yield self
+            finally:
+                self._client = None
+            return
         with Client(self.scheduler, set_as_default=False) as client:
             self._client = client
             try:

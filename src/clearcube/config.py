@@ -156,6 +156,12 @@ class MaskConfig(BaseModel):
     min_check_px
         Science checks judge only scenes with at least this many clear pixels read.
         Default 1000.
+    max_ndvi_jump
+        Jump check per series (same tile or path/row, same sensor): a used scene whose median
+        NDVI of kept pixels differs from both its series neighbours (the scenes before and
+        after it), in the same direction, by more than this goes to review (cloud or haze the
+        mask kept pulls NDVI down for one date; a lasting change, such as a harvest, moves the
+        next date too and is not a jump). Default 0.25.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
@@ -179,6 +185,7 @@ class MaskConfig(BaseModel):
     dark_floor: float = 0.09
     max_haze_share: float = 0.25
     min_check_px: int = 1000
+    max_ndvi_jump: float = 0.25
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -248,6 +255,7 @@ class MaskConfig(BaseModel):
         "max_bright_share",
         "dark_floor",
         "max_haze_share",
+        "max_ndvi_jump",
     )
     @classmethod
     def _check_positive(cls, value: float) -> float:

@@ -26,12 +26,14 @@ import numpy.typing as npt
 import xarray as xr
 
 from .bands import check_bands
+from .compute import gc_paused
 from .config import MaskConfig
 from .engines import Read, ReadRequest, Source, get_engine, grid_coords
 from .flags import FLAG_DTYPE, Flag
 from .gdal_env import gdal_options
 from .plan import Planned, plan
 from .runconfig import LoadOptions
+from .sas import signing_for
 from .sensors import get_encoding, is_clear
 from .sensors.plan import AuxQA, ScenePlan
 
@@ -90,6 +92,7 @@ def qa_source(scene: ScenePlan, planned: Planned | None = None) -> Source:
         transform=grid.transform,
         nodata=scene.qa_nodata_declared,
         grid_bounds=_known_bounds(scene, planned),
+        collection=scene.collection,
     )
 
 
@@ -108,6 +111,7 @@ def band_source(scene: ScenePlan, name: str, planned: Planned | None = None) -> 
         transform=band.grid.transform,
         nodata=band.nodata,
         grid_bounds=_known_bounds(scene, planned),
+        collection=scene.collection,
     )
 
 
@@ -246,6 +250,7 @@ def aux_source(scene: ScenePlan, aux: AuxQA, planned: Planned | None = None) -> 
         transform=aux.grid.transform,
         nodata=aux.nodata_declared,
         grid_bounds=_known_bounds(scene, planned),
+        collection=scene.collection,
     )
 
 
@@ -523,6 +528,7 @@ def aoi_mask(planned: Planned) -> xr.DataArray | None:
 # ------------------------------------------------------------------------------------ load
 
 
+@gc_paused()
 def load(
     items: Iterable[Any],
     bbox: Sequence[float] | None = None,
@@ -579,14 +585,14 @@ def load(
         check_assets=opts.check_assets,
         gdal=gdal_options(opts.gdal),
     )
-    flags = lazy_flags(
-        planned, cfg, engine=opts.engine, gdal=opts.gdal, on_error=opts.on_read_error
-    )
+    # the reads sign Planetary Computer hrefs themselves unless the options say otherwise
+    gdal = {**signing_for(s.qa_href for sl in planned.slices for s in sl.members), **opts.gdal}
+    flags = lazy_flags(planned, cfg, engine=opts.engine, gdal=gdal, on_error=opts.on_read_error)
     bands = lazy_bands(
         planned,
         opts.bands,
         engine=opts.engine,
-        gdal=opts.gdal,
+        gdal=gdal,
         member=flags.member,
         on_error=opts.on_read_error,
     )

@@ -16,7 +16,8 @@ Decisions, in the order the rules are tried:
   floor on the spread so a clear series has none).
 - ``review`` too: a used scene whose reflectance fails a science check (read stage,
   :mod:`clearcube.checks`): clear pixels below 0 or above 1, a dark floor that betrays an
-  unapplied offset, haze the mask kept.
+  unapplied offset, haze the mask kept; or whose median NDVI of kept pixels jumps away from
+  both its series neighbours (one date out of line: cloud or haze the mask kept).
 - ``used``: everything else.
 """
 
@@ -115,6 +116,7 @@ class Decisions:
         return self.fallbacks if self.policy == "fail" else ()
 
     def counts(self) -> dict[str, int]:
+        """How many scenes got each decision (``used``, ``excluded``, ...)."""
         out: dict[str, int] = {}
         for d in self.all:
             out[d.decision] = out.get(d.decision, 0) + 1
@@ -165,6 +167,11 @@ def decide(
             if reasons:
                 routed = Decision(sl.id, "review", "; ".join(reasons), queued=True)
         out.append(routed)
+    if spectra:
+        jumps = _ndvi_jumps(planned, out, spectra, config)
+        out = [
+            Decision(d.id, "review", jumps[d.id], queued=True) if d.id in jumps else d for d in out
+        ]
     items = tuple(
         Decision(fb.id, "no_valid_data", fb.reason)
         if fb.kind == "outside"
@@ -231,6 +238,42 @@ def _series_spread(
         median = float(np.median(arr))
         spread = max(1.4826 * float(np.median(np.abs(arr - median))), config.outlier_floor)
         out[key] = (median, spread)
+    return out
+
+
+def _ndvi_jumps(
+    planned: Planned,
+    routed: Sequence[Decision],
+    spectra: Mapping[str, Spectra],
+    config: MaskConfig,
+) -> dict[str, str]:
+    """Reasons, by slice id, for the used slices whose median NDVI of kept pixels jumps away
+    from both neighbours of its series (in time order, among the used slices with enough
+    clear pixels checked), in the same direction, by more than ``max_ndvi_jump``. The first and
+    last scene of a series have one neighbour and are not judged: a jump there cannot be told
+    from a lasting change."""
+    series: dict[tuple[str, str], list[tuple[np.datetime64, Slice, float]]] = {}
+    for sl, d in zip(planned.slices, routed, strict=True):
+        checked = spectra.get(sl.id)
+        if d.decision != "used" or checked is None or checked.clear_px < config.min_check_px:
+            continue
+        ndvi = checked.median_ndvi()
+        if ndvi is not None:
+            series.setdefault(_series_key(sl), []).append((sl.time, sl, ndvi))
+    out: dict[str, str] = {}
+    limit = config.max_ndvi_jump
+    for rows in series.values():
+        rows.sort(key=lambda r: r[0])
+        triples = zip(rows, rows[1:], rows[2:], strict=False)  # each scene with its neighbours
+        for (_, _, before), (_, sl, ndvi), (_, _, after) in triples:
+            up, down = ndvi - before, ndvi - after
+            if up * down > 0 and min(abs(up), abs(down)) > limit:
+                out[sl.id] = (
+                    f"the median NDVI of kept pixels {ndvi:.2f} jumps from its series "
+                    f"neighbours ({before:.2f} before, {after:.2f} after; tile "
+                    f"{sl.first.tile or '?'}, {sl.sensor}; limit {limit:g}): cloud or haze the "
+                    "mask kept, or a changed offset"
+                )
     return out
 
 

@@ -32,10 +32,12 @@ from urllib.parse import urlsplit
 
 from .errors import AssetReadError, scrub_href
 from .hrefs import is_remote, vsi_name
+from .sas import Signer, Token, signer_of
 
 __all__ = [
     "DEADLINE_OPTION",
     "GDAL_DEFAULTS",
+    "HeaderError",
     "REQUEST_DEADLINE_S",
     "ReadAttempt",
     "clear_vsicurl_cache",
@@ -348,11 +350,26 @@ def _permanent(cause: str, exc: BaseException) -> bool:
     )
 
 
+class HeaderError(Exception):
+    """A file that opened but whose header cannot be used (no CRS, say): inside a
+    :class:`ReadAttempt` a failed read like GDAL's own errors (a header garbled on the way
+    reads whole on the next attempt)."""
+
+
 def _gdal_errors() -> tuple[type[BaseException], ...]:
+    """What a failed read raises: GDAL's errors, and a CRS that rasterio or PROJ cannot parse
+    (a garbled GeoKey directory)."""
+    import pyproj.exceptions
     import rasterio.errors
     from rasterio._err import CPLE_BaseError
 
-    return (rasterio.errors.RasterioError, CPLE_BaseError)
+    return (
+        rasterio.errors.RasterioError,
+        rasterio.errors.CRSError,
+        pyproj.exceptions.CRSError,
+        CPLE_BaseError,
+        HeaderError,
+    )
 
 
 #: First pause between two attempts of a read, doubled each time (up to 4 s), with jitter so
@@ -361,14 +378,28 @@ RETRY_BACKOFF_S = 0.25
 
 
 class ReadAttempt:
-    """One attempt of a read; see :func:`read_attempts`."""
+    """One attempt of a read; see :func:`read_attempts`.
+
+    Attributes
+    ----------
+    href
+        What this attempt opens: the href, signed with the collection's current SAS token
+        when the options ask for signing (:mod:`clearcube.sas`). Never log it.
+    """
 
     def __init__(self, retry: _Retry) -> None:
         self._retry = retry
+        self.href = retry.href
 
     def __enter__(self) -> ReadAttempt:
         _vsi_error_reset()
         self._started = time.monotonic()
+        retry = self._retry
+        if retry.signer is not None:
+            self.href, retry.token = retry.signer.sign(
+                retry.href, retry.collection, label=retry.label
+            )
+        retry.opened = self.href
         return self
 
     def __exit__(
@@ -387,11 +418,24 @@ class ReadAttempt:
 
 
 class _Retry:
-    def __init__(self, href: str, deadline_s: float, stall_s: float, label: str) -> None:
+    def __init__(
+        self,
+        href: str,
+        deadline_s: float,
+        stall_s: float,
+        label: str,
+        signer: Signer | None = None,
+        collection: str | None = None,
+    ) -> None:
         self.href = href
         self.deadline_s = deadline_s
         self.stall_s = stall_s
         self.label = label
+        self.signer = signer
+        self.collection = collection
+        self.token: Token | None = None  # the SAS token of the attempt under way
+        self.opened = href  # what the attempt under way opened (signed or not)
+        self.refreshed = False
         self.start = time.monotonic()
         self.attempts = 0
         self.delay_s = 0.0
@@ -399,15 +443,26 @@ class _Retry:
 
     def failed(self, exc: BaseException, took_s: float) -> None:
         self.attempts += 1
-        cause = gdal_cause(exc, self.href, _vsi_error())
+        cause = gdal_cause(exc, self.opened, _vsi_error())
         if took_s >= self.stall_s:
             # GDAL reports a stalled header read as "not recognized as being in a supported
             # file format" and keeps curl's "Operation too slow" to its debug output
             cause += f"; the attempt ran {took_s:.1f} s, past the {self.stall_s:g} s stall limit"
-        forget_href(self.href)  # the next attempt fetches afresh, not GDAL's cached failure
+        forget_href(self.opened)  # the next attempt fetches afresh, not GDAL's cached failure
         elapsed = time.monotonic() - self.start
         base = min(RETRY_BACKOFF_S * 2 ** (self.attempts - 1), 4.0)
         self.delay_s = base * random.uniform(0.5, 1.0)
+        if (
+            self.signer is not None
+            and self.token is not None
+            and not self.refreshed
+            and "HTTP response code: 403" in cause
+        ):
+            # the token expired or was revoked before its time: one more try with a new one
+            self.signer.forget(self.token)
+            self.refreshed = True
+            self.delay_s = 0.0
+            return
         if (
             not is_remote(self.href)
             or _permanent(cause, exc)
@@ -422,12 +477,20 @@ class _Retry:
             ) from None
 
 
-def read_attempts(href: str, options: Mapping[str, str], *, label: str) -> Iterator[ReadAttempt]:
+def read_attempts(
+    href: str, options: Mapping[str, str], *, label: str, collection: str | None = None
+) -> Iterator[ReadAttempt]:
     """Attempts of "open + read a window" of ``href``, for a ``for``/``with`` loop::
 
         for attempt in read_attempts(href, options, label=item_id):
             with attempt, rio_env(options):
-                data = open_dataset(href).read(1, window=window)
+                data = open_dataset(attempt.href).read(1, window=window)
+
+    With :data:`clearcube.sas.SAS_OPTION` in ``options``, each attempt opens ``attempt.href``:
+    ``href`` signed right then with the current SAS token of ``collection`` (cached per
+    process, refreshed before it expires); a 403 drops that token and the read is tried once
+    more with a fresh one, and a second 403 fails as any refusal does. Messages and the
+    failure name ``href`` without its token.
 
     A GDAL error inside an attempt drops this thread's handles and GDAL's cache of that URL
     (:func:`forget_href`) and, for a remote href, tries again after a growing pause while
@@ -442,7 +505,7 @@ def read_attempts(href: str, options: Mapping[str, str], *, label: str) -> Itera
     raw = options.get(DEADLINE_OPTION)
     deadline = float(raw) if raw else request_deadline_s()
     stall = float(options.get("GDAL_HTTP_LOW_SPEED_TIME") or stall_timeout_s(deadline))
-    retry = _Retry(href, deadline, stall, label)
+    retry = _Retry(href, deadline, stall, label, signer_of(options), collection)
     while True:
         yield ReadAttempt(retry)
         if retry.done:

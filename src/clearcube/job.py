@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ClearcubeError, ConfigError, RunFailed, scrub_href
 from .layout import RunLayout
@@ -24,9 +26,19 @@ from .runconfig import RunConfig, default_config_path, load_run_config
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .catalog import Found
+    from .compute import Compute
+    from .decide import Decisions
+    from .plan import Planned
+    from .products.audit import AuditLog
+    from .products.publish import Publisher
     from .products.signing import SigningKey
+    from .products.writers import Written
+    from .products.zarr import CubeStore
+    from .read import ReadResult
+    from .screen import Screened
 
-__all__ = ["RunResult", "run"]
+__all__ = ["Job", "RunResult", "run", "started"]
 
 
 @dataclass
@@ -62,11 +74,15 @@ def run(
     *,
     out: str | Path | None = None,
     overwrite: bool = False,
-    scheduler: str | None = None,
+    scheduler: str | Any | None = None,
     progress: bool = False,
     signing_key: str | Path | None = None,
 ) -> RunResult:
     """Run the main job and write its products into ``out`` (default ``out/<run-id>``).
+
+    ``scheduler`` is a dask.distributed scheduler address or a connected
+    ``distributed.Client`` (a dask-gateway cluster's ``get_client()``) to compute on; None
+    computes on threads in this process.
 
     ``signing_key`` (default ``$CLEARCUBE_SIGNING_KEY``) is a PKCS8 PEM Ed25519 private key
     (``clearcube keys new``) that signs the audit trail's end record.
@@ -85,6 +101,40 @@ def run(
         With ``fallback = "fail"``: a scene could not be judged (the products of the other
         scenes are written and recorded first).
     """
+    with started(
+        config,
+        out=out,
+        overwrite=overwrite,
+        scheduler=scheduler,
+        progress=progress,
+        signing_key=signing_key,
+    ) as job:
+        if job.reused is None:
+            found = job.search()
+            planned = job.plan(found)
+            screened = job.screen(planned)
+            decisions = job.decide(planned, screened)
+            got, decisions = job.read(planned, screened, decisions)
+            job.products(found, planned, screened, decisions, got)
+            job.audit()
+    return job.result()
+
+
+@contextmanager
+def started(
+    config: RunConfig | str | Path | None = None,
+    *,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    scheduler: str | None = None,
+    progress: bool = False,
+    signing_key: str | Path | None = None,
+) -> Iterator[Job]:
+    """A run of the main job, started (arguments as :func:`run`): the folder claimed, the
+    audit trail open and the scheduler connected while the block runs the stages, each a
+    method of the :class:`Job` (``job.reused`` set: the folder holds this run finished, there
+    is nothing to do). A :class:`ClearcubeError` out of the block removes what a new folder
+    got, as :func:`run` says; :meth:`Job.result` after the block."""
     cfg = (
         config
         if isinstance(config, RunConfig)
@@ -98,14 +148,15 @@ def run(
     key_path = signing_key_path(signing_key)
     signer = load_signing_key(key_path) if key_path is not None else None
     try:
-        return _run(
+        with _opened(
             cfg,
             out=root,
             overwrite=overwrite,
             scheduler=scheduler,
             progress=progress,
             signer=signer,
-        )
+        ) as job:
+            yield job
     except ClearcubeError as exc:
         if fresh and not isinstance(exc, RunFailed) and root.is_dir():
             _remove_unfinished(root, keep_folder=existed)
@@ -130,33 +181,25 @@ def _remove_unfinished(root: Path, *, keep_folder: bool) -> None:
             child.unlink(missing_ok=True)
 
 
-def _run(
+@contextmanager
+def _opened(
     config: RunConfig,
     *,
     out: Path,
     overwrite: bool,
-    scheduler: str | None,
+    scheduler: str | Any | None,
     progress: bool,
     signer: SigningKey | None,
-) -> RunResult:
+) -> Iterator[Job]:
     import pandas as pd
 
-    from .catalog import find
     from .compute import Compute, io_threads
-    from .decide import decide
-    from .outcome import Outcome
-    from .plan import plan
     from .products.audit import AuditLog, verify_audit
     from .products.publish import Publisher, recorded_products
-    from .products.writers import write_products
-    from .products.zarr import CubeStore
-    from .read import read
-    from .screen import screen
     from .verification import verify
 
     cfg = config
     digest = cfg.digest()
-    run_id = digest[:12]
     layout = RunLayout(out)
     _claim_folder(layout, cfg, overwrite)
     retry: list[str] = []
@@ -164,13 +207,18 @@ def _run(
         previous = pd.read_csv(layout.scenes)
         retry = _unreadable(previous)
         if not retry:
-            return RunResult(
-                run_id,
-                layout.root,
-                previous,
-                reused=["all"],
-                audit_head=verify_audit(layout.audit).head,
+            yield Job(
+                cfg,
+                layout,
+                reused=RunResult(
+                    digest[:12],
+                    layout.root,
+                    previous,
+                    reused=["all"],
+                    audit_head=verify_audit(layout.audit).head,
+                ),
             )
+            return
     recorded = recorded_products(layout.audit)
     compute = Compute(
         scheduler=scheduler, progress=progress, threads=io_threads(cfg.search.is_remote)
@@ -181,12 +229,81 @@ def _run(
             audit.append("resumed", {"products_recorded": sorted(recorded), "retrying": retry})
         audit.append("config", {"digest": digest, "config": cfg.model_dump(mode="json")})
         audit.append("software", _versions())
+        job = Job(cfg, layout, audit=audit, publisher=publisher, compute=compute)
+        try:
+            yield job
+        finally:
+            if job.store is not None and job.store.path.exists():
+                job.store.discard()  # a run that stopped before its products
 
-        found = find(cfg.search)  # search
-        audit.append("search", found.record())
-        compute.announce("search", f"{len(found.items)} item(s) in {scrub_href(cfg.search.source)}")
 
-        ld = cfg.load  # plan
+class Job:
+    """One run of the main job between its start and its end record: the stages, one method
+    each, in the order :func:`run` calls them (``clearcube.flows`` calls the same methods as
+    Prefect tasks). Each stage appends its decisions to the audit trail as it makes them.
+
+    Attributes
+    ----------
+    config
+        The run config.
+    layout
+        The run folder's file names.
+    reused
+        The finished run the folder already holds (no stage to run), else None.
+    store
+        The cube store, from the screen stage on.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        layout: RunLayout,
+        *,
+        audit: AuditLog | None = None,
+        publisher: Publisher | None = None,
+        compute: Compute | None = None,
+        reused: RunResult | None = None,
+    ) -> None:
+        self.config = config
+        self.layout = layout
+        self.reused = reused
+        self.store: CubeStore | None = None
+        self._audit = audit
+        self._publisher = publisher
+        self._compute = compute
+        self._decisions: Decisions | None = None
+        self._written: Written | None = None
+        self._head = ""
+
+    @property
+    def _log(self) -> AuditLog:
+        if self._audit is None:
+            raise RuntimeError("this run is finished already: it has no stage to run")
+        return self._audit
+
+    @property
+    def _runner(self) -> Compute:
+        assert self._compute is not None
+        return self._compute
+
+    def search(self) -> Found:
+        """The search stage: the items of ``[search]``."""
+        from .catalog import find
+
+        cfg = self.config
+        found = find(cfg.search)
+        self._log.append("search", found.record())
+        self._runner.announce(
+            "search", f"{len(found.items)} item(s) in {scrub_href(cfg.search.source)}"
+        )
+        return found
+
+    def plan(self, found: Found) -> Planned:
+        """The plan stage: every item parsed once, the grid, the slices, the fallbacks."""
+        from .plan import plan
+
+        cfg = self.config
+        ld = cfg.load
         planned = plan(
             found.items,
             bbox=cfg.search.bbox,
@@ -196,67 +313,154 @@ def _run(
             chunks_yx=ld.chunks_yx,
             group_by=None if ld.group_by == "none" else ld.group_by,
             check_assets=ld.check_assets,
-            gdal=ld.gdal,
+            gdal=read_options(cfg),
             digests=found.digests,
             hrefs=found.hrefs,
             allow_local_hrefs=ld.allow_local_hrefs,
         )
         for fb in planned.fallbacks:
-            audit.append("fallback", {"id": fb.id, "reason": fb.reason})
-        compute.announce(
+            self._log.append("fallback", {"id": fb.id, "reason": fb.reason})
+        self._runner.announce(
             "plan",
             f"{len(planned.scenes)} scene(s) in {len(planned.slices)} slice(s), "
             f"{len(planned.fallbacks)} fallback(s)",
         )
-        compute.announce("screen", f"QA of {len(planned.scenes)} scene(s)")
+        return planned
 
-        store = CubeStore(layout.cube, planned.geobox)  # screen
-        screened = screen(
-            planned, cfg.mask, engine=ld.engine, gdal=ld.gdal, store=store, compute=compute
+    def screen(self, planned: Planned) -> Screened:
+        """The screen stage: every scene's QA read once, ``flags`` and ``clear`` written into
+        a new cube store (a store of an earlier attempt is discarded)."""
+        from .products.zarr import CubeStore
+        from .screen import screen
+
+        ld = self.config.load
+        self._runner.announce("screen", f"QA of {len(planned.scenes)} scene(s)")
+        if self.store is not None:
+            self.store.discard()
+        self.store = CubeStore(self.layout.cube, planned.geobox)
+        return screen(
+            planned,
+            self.config.mask,
+            engine=ld.engine,
+            gdal=read_options(self.config),
+            store=self.store,
+            compute=self._runner,
         )
 
-        decisions = decide(planned, screened, cfg.mask)  # decide
-        compute.announce("read", f"reflectance of {len(decisions.used)} used slice(s)")
+    def decide(self, planned: Planned, screened: Screened) -> Decisions:
+        """The decide stage: used, excluded, review and fallback scenes, with reasons."""
+        from .decide import decide
 
-        got = read(  # read
+        return decide(planned, screened, self.config.mask)
+
+    def read(
+        self, planned: Planned, screened: Screened, decisions: Decisions
+    ) -> tuple[ReadResult, Decisions]:
+        """The read stage: the used scenes' reflectance into the cube store, the science
+        checks and the composite; then the decisions again (a read can only remove a scene
+        from use: its bands are blanked in the store)."""
+        from .decide import decide
+        from .read import read
+
+        assert self.store is not None, "the screen stage creates the cube store"
+        ld = self.config.load
+        self._runner.announce("read", f"reflectance of {len(decisions.used)} used slice(s)")
+        got = read(
             planned,
             screened,
             decisions,
             ld.bands,
-            store=store,
+            store=self.store,
             engine=ld.engine,
-            gdal=ld.gdal,
-            compute=compute,
-            composite=cfg.composite,
+            gdal=read_options(self.config),
+            compute=self._runner,
+            composite=self.config.composite,
         )
-        first = decisions.used  # the read stage's failures and spectra can only remove
-        decisions = decide(
-            planned, screened, cfg.mask, read_failures=got.failures, spectra=got.spectra
+        first = decisions.used
+        after = decide(
+            planned, screened, self.config.mask, read_failures=got.failures, spectra=got.spectra
         )
-        store.blank(sorted(set(first) - set(decisions.used)), ld.bands)
+        self.store.blank(sorted(set(first) - set(after.used)), ld.bands)
+        return got, after
 
-        outcome = Outcome(cfg, found, planned, screened, decisions, got)
-        written = write_products(  # products, report, output STAC
-            outcome, layout=layout, store=store, publisher=publisher, compute=compute
+    def products(
+        self,
+        found: Found,
+        planned: Planned,
+        screened: Screened,
+        decisions: Decisions,
+        got: ReadResult,
+    ) -> Written:
+        """The products stage: the scene table, the cube moved into place, the composites,
+        the report and the output STAC, each published atomically and recorded."""
+        from .outcome import Outcome
+        from .products.writers import write_products
+
+        assert self.store is not None, "the screen stage creates the cube store"
+        assert self._publisher is not None
+        outcome = Outcome(self.config, found, planned, screened, decisions, got)
+        self._written = write_products(
+            outcome,
+            layout=self.layout,
+            store=self.store,
+            publisher=self._publisher,
+            compute=self._runner,
         )
-        head = audit.close(  # audit
+        self._decisions = decisions
+        return self._written
+
+    def audit(self) -> str:
+        """The audit stage: the end record (signed with a key), its hash."""
+        layout = self.layout
+        self._head = self._log.close(
             {
                 "catalog_sha256": _sha(layout.catalog),
                 "run_json_sha256": _sha(layout.run_json),
-                "run_id": run_id,
+                "run_id": self.config.digest()[:12],
             }
         )
-    result = RunResult(
-        run_id, layout.root, written.scenes, dict(publisher.products), publisher.reused, head
-    )
-    failing = decisions.failing
-    if failing:
-        raise RunFailed(
-            f"{len(failing)} scene(s) could not be judged and fallback = 'fail': "
-            + "; ".join(d.reason for d in failing)
-            + f"; the other scenes' products are in {layout.root}"
+        return self._head
+
+    def result(self) -> RunResult:
+        """What the run produced, once its block is over.
+
+        Raises
+        ------
+        RunFailed
+            With ``fallback = "fail"``: a scene could not be judged."""
+        if self.reused is not None:
+            return self.reused
+        if self._written is None or self._decisions is None or not self._head:
+            raise RuntimeError("the run has not written its products and end record")
+        assert self._publisher is not None
+        layout = self.layout
+        result = RunResult(
+            self.config.digest()[:12],
+            layout.root,
+            self._written.scenes,
+            dict(self._publisher.products),
+            self._publisher.reused,
+            self._head,
         )
-    return result
+        failing = self._decisions.failing
+        if failing:
+            raise RunFailed(
+                f"{len(failing)} scene(s) could not be judged and fallback = 'fail': "
+                + "; ".join(d.reason for d in failing)
+                + f"; the other scenes' products are in {layout.root}"
+            )
+        return result
+
+
+def read_options(cfg: RunConfig) -> dict[str, str]:
+    """The GDAL options of the run's reads: its source provider's signing (a Planetary
+    Computer run signs each read with a fresh SAS token, :mod:`clearcube.sas`), then
+    ``[load] gdal`` (which may name another token endpoint)."""
+    from .catalog import PROVIDERS
+    from .sas import signing_options
+
+    provider = PROVIDERS.get(cfg.search.source)
+    return {**signing_options(provider.signing if provider else None), **cfg.load.gdal}
 
 
 def _unreadable(scenes: pd.DataFrame) -> list[str]:

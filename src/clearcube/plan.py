@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .compute import gc_paused
 from .errors import GridError, ItemError
 from .hrefs import HrefPolicy
 from .sensors.plan import Fallback, ScenePlan, plan_items
@@ -131,6 +132,7 @@ class Planned:
         return (-(-ny // cy), -(-nx // cx))
 
 
+@gc_paused()
 def plan(
     items: Iterable[Any],
     *,
@@ -314,16 +316,21 @@ def _check_assets(
 
     import rasterio
 
-    from .errors import scrub_message
+    from .errors import AssetReadError, scrub_message
     from .gdal_env import rio_env
+    from .sas import sign_href
 
     def probe(scene: ScenePlan) -> str | None:
+        href = scene.qa_href
         try:
-            with rio_env(gdal_opts), rasterio.open(scene.qa_href) as src:
+            href = sign_href(href, scene.collection, gdal_opts, label=scene.id)
+            with rio_env(gdal_opts), rasterio.open(href) as src:
                 if src.count < 1:
                     return "has no band"
+        except AssetReadError as exc:
+            return exc.cause or str(exc)
         except rasterio.errors.RasterioError as exc:
-            return scrub_message(exc, scene.qa_href)
+            return scrub_message(exc, href)
         return None
 
     with ThreadPoolExecutor(max_workers=8) as pool:

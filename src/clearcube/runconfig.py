@@ -274,6 +274,7 @@ class RunConfig(BaseModel):
     composite: CompositeOptions = CompositeOptions()
 
     def digest(self) -> str:
+        """The SHA-256 of the config's canonical JSON (sorted keys): the run id is its start."""
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 

@@ -85,6 +85,7 @@ class Screened:
     slices: tuple[ScreenedSlice, ...]
 
     def windows(self) -> tuple[frozenset[tuple[int, int]], ...]:
+        """Per slice, the output chunks (block indices) holding a clear pixel."""
         return tuple(s.clear_windows for s in self.slices)
 
 
@@ -182,13 +183,18 @@ def _overview_tasks(planned: Planned, gdal: Mapping[str, str] | None) -> Any:
 
     opts = tuple(sorted(gdal_options(gdal).items()))
     tasks = [
-        dask.delayed(_provider_counts)(m.id, m.qa_href, m.qa_encoding, opts) for m in planned.scenes
+        dask.delayed(_provider_counts)(m.id, m.qa_href, m.qa_encoding, opts, m.collection)
+        for m in planned.scenes
     ]
     return dask.delayed(lambda *pairs: [p for p in pairs if p is not None])(*tasks)
 
 
 def _provider_counts(
-    scene_id: str, href: str, encoding: str, gdal: tuple[tuple[str, str], ...]
+    scene_id: str,
+    href: str,
+    encoding: str,
+    gdal: tuple[tuple[str, str], ...],
+    collection: str | None = None,
 ) -> tuple[str, tuple[int, int]] | None:
     """(scene id, (cloudy, counted)) from the coarsest overview of at least OVERVIEW_PX px;
     None when the encoding has no provider definition or the overview cannot be read (the
@@ -196,18 +202,21 @@ def _provider_counts(
     import rasterio
     from rasterio.enums import Resampling
 
+    from .errors import AssetReadError
     from .gdal_env import rio_env
+    from .sas import sign_href
     from .sensors import get_encoding
 
     define = get_encoding(encoding).provider_cloud
     if define is None:
         return None
     try:
-        with rio_env(dict(gdal)), rasterio.open(href) as src:
+        signed = sign_href(href, collection, dict(gdal), label=scene_id)
+        with rio_env(dict(gdal)), rasterio.open(signed) as src:
             factor = max(1, max(src.height, src.width) // OVERVIEW_PX)
             shape = (max(1, src.height // factor), max(1, src.width // factor))
             qa = src.read(1, out_shape=shape, resampling=Resampling.nearest)
-    except rasterio.errors.RasterioError:
+    except (rasterio.errors.RasterioError, AssetReadError):
         return None
     return scene_id, define(qa)
 

@@ -143,6 +143,33 @@ def test_static_catalog_down_is_one_line_naming_the_url_without_token(static_htt
     assert len(server.requests()) > 2  # retried until the deadline, then gave up
 
 
+def test_garbled_json_bytes_are_retried(static_http):
+    server, url = static_http
+    clean = ids(search(DEMO_BBOX, WHEN, DEMO_COLLECTIONS, source=url))
+    injected: Counter[str] = Counter()
+    for seed in range(4):
+        # bytes flipped anywhere in a body of the right length: not UTF-8 any more
+        server.configure(Faults(corrupt=0.2, seed=seed))
+        assert ids(search(DEMO_BBOX, WHEN, DEMO_COLLECTIONS, source=url)) == clean
+        injected.update(r.fault for r in server.requests() if r.fault)
+    assert set(injected) == {"corrupt"}
+    assert injected["corrupt"] >= 2
+
+
+@pytest.mark.usefixtures("short_deadline")
+def test_an_item_file_garbled_for_good_is_one_line_naming_it(static_http):
+    server, url = static_http
+    path = "/demo/sentinel-2-l2a/collection.json"
+    server.configure(rules={path: Rule(corrupt_from=0)})
+    with pytest.raises(CatalogError) as exc:
+        search(DEMO_BBOX, WHEN, source=url)
+    message = str(exc.value)
+    assert message.startswith(f"cannot read {server.url}{path}: not valid JSON (not UTF-8 at")
+    assert "attempts in" in message
+    assert "\n" not in message
+    assert len([r for r in server.requests() if r.path == path]) > 1
+
+
 def test_missing_item_file_fails_at_once(static_http):
     server, url = static_http
     path = "/demo/sentinel-2-l2a/collection.json"

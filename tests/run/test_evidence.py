@@ -226,3 +226,25 @@ def test_composite_cogs_name_their_period_scenes_and_config(runs):
         assert item["properties"]["clearcube:scenes"] == len(used)
         checked += 1
     assert checked == 8
+
+
+def test_scenes_csv_carries_the_science_checks(runs):
+    out, cfg = runs["scenes"]
+    rows = slice_rows(out)
+    read = rows["decision"].isin(["used", "review"])
+    assert read.sum() >= 8
+    checked = rows[read]
+    assert (checked["checked_px"] >= cfg.mask.min_check_px).all()
+    # the demo is forest: the kept pixels are green, the masked ones (cloud, shadow) are not
+    assert (checked["ndvi_kept_median"] > 0.6).all()
+    masked = checked.dropna(subset=["ndvi_masked_median"])
+    assert (masked["ndvi_masked_median"] <= masked["ndvi_kept_median"]).all()
+    assert (masked["ndvi_masked_median"] < masked["ndvi_kept_median"]).sum() >= len(masked) - 1
+    for band in BANDS:
+        assert (checked[f"{band}_negative_share"] <= cfg.mask.max_negative_share).all()
+        assert (checked[f"{band}_above_one_share"] <= cfg.mask.max_bright_share).all()
+    assert (checked["red_p01"] < cfg.mask.dark_floor).all()
+    # no blue loaded: no EVI and no haze test, recorded as unknown rather than 0
+    assert checked[["evi_kept_median", "haze_share"]].isna().all().all()
+    # scenes whose reflectance was not read have no figures at all
+    assert rows.loc[~read, "checked_px"].isna().all()

@@ -16,7 +16,8 @@ body, the n-th time that same request arrives), so a run with the same seed inje
 faults whatever the thread interleaving (only identical requests share a counter), and a
 retry of a faulted request is a new draw.
 Persistent per-path rules (:class:`Rule`) come on top: always 404, always corrupt from a byte
-offset, or a file truncated to a size. Every request is logged (:class:`Logged`).
+offset, a file truncated to a size, or every request stalled. Every request is logged
+(:class:`Logged`).
 """
 
 from __future__ import annotations
@@ -76,12 +77,15 @@ class Faults:
 
 @dataclass(frozen=True)
 class Rule:
-    """A persistent fault of one path: ``not_found``, ``corrupt_from`` (a byte offset) or
-    ``truncate_to`` (the file is served as if it had only that many bytes)."""
+    """A persistent fault of one path: ``not_found``, ``corrupt_from`` (a byte offset),
+    ``truncate_to`` (the file is served as if it had only that many bytes) or ``stall_s``
+    (every request gets no answer for that many seconds, or until the client gives up, and
+    then a close)."""
 
     not_found: bool = False
     corrupt_from: int | None = None
     truncate_to: int | None = None
+    stall_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -326,6 +330,10 @@ class _Handler(BaseHTTPRequestHandler):
         assert state.root is not None
         path = self.path.split("?", 1)[0]
         rule = state.rules.get(path, Rule())
+        if rule.stall_s is not None:
+            self._record(0, 0, "rule-stall", draw[1])
+            self._stall(rule.stall_s)
+            self._close()
         root = state.root.resolve()
         file = (root / path.lstrip("/")).resolve()
         if rule.not_found or root not in file.parents or not file.is_file():

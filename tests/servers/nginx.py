@@ -61,6 +61,10 @@ class Request:
     range: str
 
 
+class _PortTaken(RuntimeError):
+    """nginx could not bind its port: another process took it after :func:`free_port`."""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -81,6 +85,17 @@ class Nginx:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> None:
+        """Start nginx on a free port; a port taken between its choice and nginx's bind (by
+        another test process) is given up for another, up to three times."""
+        for _ in range(3):
+            try:
+                self._start(timeout_s)
+                return
+            except _PortTaken:
+                self.port = free_port()
+        self._start(timeout_s)
+
+    def _start(self, timeout_s: float) -> None:
         exe = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(exe).exists():
             raise FileNotFoundError("nginx is not installed (apt-get install nginx)")
@@ -105,7 +120,10 @@ class Nginx:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited: {(self.work / 'stderr.log').read_text()}")
+                said = (self.work / "stderr.log").read_text()
+                if "Address already in use" in said:
+                    raise _PortTaken(said)
+                raise RuntimeError(f"nginx exited: {said}")
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as resp:
                     if resp.status == 200:

@@ -23,7 +23,7 @@ from ._filters import (
     parse_geometry,
     swapped_boxes,
 )
-from .providers import PROVIDERS, Provider, get_provider, modifier_for
+from .providers import PROVIDERS, Provider, get_provider
 
 if TYPE_CHECKING:
     from ..runconfig import SearchOptions
@@ -158,14 +158,13 @@ def search(
         f = normalise(bbox, datetime, product, max_cloud, limit, query)
     from ._api import search_api
 
-    modifier = modifier_for(provider)
+    # hrefs stay unsigned (a provider's SAS tokens are added right before each read, by
+    # clearcube.sas), so no token reaches the plan, the snapshots or any product
     hosts = policy.allowed_hosts
-    found = list(
-        search_api(url, f, modifier=modifier, check_collections=explicit, allowed_hosts=hosts)
-    )
+    found = list(search_api(url, f, check_collections=explicit, allowed_hosts=hosts))
     swapped = swapped_boxes(f.boxes) if not found else None
     again = replace(f, boxes=swapped, limit=1)
-    if swapped and list(search_api(url, again, modifier=modifier, allowed_hosts=hosts)):
+    if swapped and list(search_api(url, again, allowed_hosts=hosts)):
         _raise_swapped(f, swapped, url)
     log.info("found %d item(s) at %s", len(found), scrub_href(url))
     return pystac.ItemCollection(found, clone_items=False)

@@ -3,12 +3,12 @@
 Every catalog request (a static catalog, collection or item file, a STAC API landing page,
 a page of search results) gets the deadline of :data:`clearcube.gdal_env.REQUEST_DEADLINE_S`
 (``CLEARCUBE_REQUEST_DEADLINE_S`` changes it): 429 and 5xx answers, connections reset,
-bodies cut short and stalls (no byte for :func:`~clearcube.gdal_env.stall_timeout_s`) are
-retried after a growing pause while another attempt like the last one still ends within it;
-then, or at once for a refusal (other 4xx, a refused connection, an unknown host), a one-line
-:class:`CatalogError` names the scrubbed URL and the cause. The deadline bounds when the last
-attempt may start and a stall ends an attempt, so a stalled server fails within the deadline
-and a stall time or two.
+bodies cut short or garbled (not JSON, not UTF-8) and stalls (no byte for
+:func:`~clearcube.gdal_env.stall_timeout_s`) are retried after a growing pause while another
+attempt like the last one still ends within it; then, or at once for a refusal (other 4xx, a
+refused connection, an unknown host), a one-line :class:`CatalogError` names the scrubbed URL
+and the cause. The deadline bounds when the last attempt may start and a stall ends an
+attempt, so a stalled server fails within the deadline and a stall time or two.
 
 A document is read in pieces and given up as soon as it passes :func:`max_document_bytes`
 (``CLEARCUBE_CATALOG_MAX_MB``), never read whole first; every redirect hop is checked by
@@ -260,5 +260,8 @@ def get_json(
         except json.JSONDecodeError as exc:
             # without Content-Length a cut body is only seen as broken JSON: one more try
             raise Transient(f"not valid JSON ({exc.msg} at byte {exc.pos})") from None
+        except UnicodeDecodeError as exc:
+            # bytes garbled on the way (a body of the right length): one more try as well
+            raise Transient(f"not valid JSON (not UTF-8 at byte {exc.start})") from None
 
     return with_retries(url, attempt, deadline_s=deadline_s)

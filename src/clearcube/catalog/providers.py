@@ -6,7 +6,6 @@ its asset hrefs are signed. Asset keys per sensor family live with the sensors
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..errors import CatalogError
 
@@ -26,8 +25,8 @@ class Provider:
     collections
         Collection ids by product: ``sentinel-2-l2a``, ``landsat-c2-l2``, ``hls``.
     signing
-        ``None``, or ``"planetary-computer"`` (hrefs signed with ``planetary_computer``'s
-        ``sign_inplace``, an optional dependency).
+        ``None``, or ``"planetary-computer"``: hrefs need a SAS token, which the reads add
+        right before each open (:mod:`clearcube.sas`); items and products keep them unsigned.
     notes
         Facts a user should know (requester-pays buckets, authentication).
     """
@@ -60,7 +59,7 @@ PROVIDERS: dict[str, Provider] = {
                 "hls": ("hls2-s30", "hls2-l30"),
             },
             signing="planetary-computer",
-            notes="hrefs need a SAS token: pip install planetary-computer.",
+            notes="hrefs need a SAS token: clearcube signs them right before each read.",
         ),
         Provider(
             "cdse",
@@ -79,6 +78,7 @@ PROVIDERS: dict[str, Provider] = {
 
 
 def get_provider(name: str) -> Provider:
+    """The profile named ``name``; a :class:`CatalogError` naming the known ones if none."""
     try:
         return PROVIDERS[name]
     except KeyError:
@@ -86,18 +86,3 @@ def get_provider(name: str) -> Provider:
             f"unknown provider {name!r}; known providers: {', '.join(PROVIDERS)} "
             "(or pass a STAC API URL, a catalog.json or an ItemCollection file)"
         ) from None
-
-
-def modifier_for(provider: Provider | None) -> Any:
-    """The pystac-client ``modifier`` that signs hrefs for ``provider``, or None."""
-    if provider is None or provider.signing is None:
-        return None
-    if provider.signing == "planetary-computer":
-        try:
-            import planetary_computer
-        except ImportError:
-            raise CatalogError(
-                "Planetary Computer hrefs must be signed: pip install planetary-computer"
-            ) from None
-        return planetary_computer.sign_inplace
-    raise CatalogError(f"unknown signing scheme {provider.signing!r}")

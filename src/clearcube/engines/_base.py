@@ -76,6 +76,9 @@ class Source:
     grid_bounds
         The footprint's bounds in the output grid's CRS, when the caller already knows them
         (``(crs, (left, bottom, right, top))``); else derived from ``footprint``/``bbox``.
+    collection
+        The item's collection: whose SAS token signs ``href`` when the reads sign
+        (:mod:`clearcube.sas`); None when unknown.
     """
 
     id: str
@@ -89,6 +92,7 @@ class Source:
     transform: tuple[float, float, float, float, float, float] | None = None
     nodata: float | None = None
     grid_bounds: tuple[str, tuple[float, float, float, float]] | None = None
+    collection: str | None = None
 
     def __dask_tokenize__(self) -> tuple[Any, ...]:
         return ("clearcube.Source", self.id, self.asset, self.href, str(self.time), self.nodata)
@@ -123,6 +127,7 @@ class Source:
             shape_yx=(int(shape[0]), int(shape[1])) if shape else None,
             transform=tuple(float(v) for v in tf[:6]) if tf else None,  # type: ignore[arg-type]
             nodata=declared_nodata(extra),
+            collection=item.collection_id,
         )
 
 
@@ -344,6 +349,7 @@ def register(name: str, factory: Callable[[], Engine]) -> None:
 
 
 def list_engines() -> tuple[str, ...]:
+    """The names of the registered engines (the built-in ones loaded first)."""
     _load_builtin()
     return tuple(_REGISTRY)
 

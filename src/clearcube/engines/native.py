@@ -28,7 +28,7 @@ from affine import Affine
 from ..config import MaskConfig
 from ..errors import ConfigError
 from ..flags import FLAG_DTYPE, Flag
-from ..gdal_env import open_dataset, read_attempts, rio_env
+from ..gdal_env import HeaderError, open_dataset, read_attempts, rio_env
 from ..sensors import Encoding, decode_block
 from ._base import ChunkGrid, Source
 from .placement import source_pixel_index
@@ -206,6 +206,7 @@ def _read_row(
     nodata: float | None,
     gdal: tuple[tuple[str, str], ...],
     decode: tuple[Encoding, MaskConfig] | None = None,
+    collection: str | None = None,
 ) -> list[npt.NDArray[Any]]:
     """Read, in one window, the part of ``href`` that covers a row of output chunks
     (``grids``, left to right) and place it into each chunk; with ``decode``, return flags
@@ -227,13 +228,16 @@ def _read_row(
     else:
         outs = [np.full((1, *g.shape_yx), fill, dtype=dtype) for g in grids]
     # transient faults (a cut, stalled or corrupt body) are retried afresh within the deadline
-    for attempt in read_attempts(href, dict(gdal), label=item_id):
+    # (and signed right before each attempt when the options ask for SAS tokens)
+    for attempt in read_attempts(href, dict(gdal), label=item_id, collection=collection):
         with attempt, rio_env(dict(gdal)):
-            ds = open_dataset(href, None, gdal)
-            crs = ds.crs.to_string() if ds.crs is not None else ""
+            ds = open_dataset(attempt.href, None, gdal)
+            if ds.crs is None:  # nothing to place its pixels with
+                raise HeaderError("no CRS in the file's header")
+            crs = ds.crs.to_string()
             level = _overview_level(ds, crs, grids[0])
             if level is not None:
-                ds = open_dataset(href, level, gdal)
+                ds = open_dataset(attempt.href, level, gdal)
             t = ds.transform
             src = ChunkGrid(crs, (t.a, t.b, t.c, t.d, t.e, t.f), (ds.height, ds.width))
             places = [_placement(src, g) for g in grids]
@@ -314,4 +318,14 @@ class NativeEngine(WindowEngine):
                 f"the native engine places pixels by nearest neighbour only, not {resampling!r};"
                 " use engine='odc' for other resampling"
             )
-        return _read_row(source.id, source.href, grids, dtype, fill, source.nodata, gdal, decode)
+        return _read_row(
+            source.id,
+            source.href,
+            grids,
+            dtype,
+            fill,
+            source.nodata,
+            gdal,
+            decode,
+            source.collection,
+        )

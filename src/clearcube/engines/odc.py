@@ -25,6 +25,7 @@ from .windows import (
     WindowEngine,
     library_failure,
     nodata_as_fill,
+    signed_source,
     split_row,
     stac_item,
 )
@@ -61,6 +62,7 @@ class OdcEngine(WindowEngine):
         options: dict[str, Any] = dict(gdal)
         odc.stac.configure_rio(cloud_defaults=False, **options)
         want = np.dtype(dtype)
+        source = signed_source(source, gdal)  # signed now, not when the graph was built
         load_dtype, load_fill = _stand_in(want, fill)
         try:
             ds = odc.stac.load(

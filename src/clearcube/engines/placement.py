@@ -81,6 +81,7 @@ def _apply(
 
 
 def same_crs(a: str, b: str) -> bool:
+    """Whether two CRS strings name the same CRS (equal strings, or equal as pyproj CRSs)."""
     if a == b:
         return True
     from pyproj import CRS

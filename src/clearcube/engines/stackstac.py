@@ -25,6 +25,7 @@ from .windows import (
     WindowEngine,
     library_failure,
     nodata_as_fill,
+    signed_source,
     split_row,
     stac_item,
 )
@@ -70,6 +71,7 @@ class StackstacEngine(WindowEngine):
         right, bottom = left + t.a * width, top + t.e * height
         np_dtype = np.dtype(dtype)
         env = stackstac.DEFAULT_GDAL_ENV.updated(always=dict(gdal))
+        source = signed_source(source, gdal)  # signed now, not when the graph was built
         try:
             arr = stackstac.stack(
                 [stac_item(source, dtype, epsg=True)],

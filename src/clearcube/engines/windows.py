@@ -42,6 +42,7 @@ __all__ = [
     "build",
     "library_failure",
     "nodata_as_fill",
+    "signed_source",
     "split_row",
     "stac_item",
 ]
@@ -279,6 +280,20 @@ def library_failure(source: Source, exc: BaseException) -> AssetReadError:
     )
 
 
+def signed_source(source: Source, gdal: tuple[tuple[str, str], ...]) -> Source:
+    """``source`` with its href signed now, in the read task, when the GDAL options ask for
+    SAS tokens (:mod:`clearcube.sas`), for the engines that hand an href to a library."""
+    from dataclasses import replace
+
+    from ..sas import signer_of
+
+    signer = signer_of(dict(gdal))
+    if signer is None:
+        return source
+    href, _ = signer.sign(source.href, source.collection, label=source.id)
+    return source if href == source.href else replace(source, href=href)
+
+
 def nodata_as_fill(
     data: npt.NDArray[Any], declared: tuple[float | None, ...], fill: float
 ) -> npt.NDArray[Any]:
@@ -368,17 +383,21 @@ class WindowEngine:
         gdal: tuple[tuple[str, str], ...],
         decode: tuple[Encoding, MaskConfig] | None,
     ) -> list[npt.NDArray[Any]]:
+        """One array per chunk of a row of output chunks (see :meth:`Engine.read_row`)."""
         raise NotImplementedError
 
     def read(self, request: ReadRequest) -> xr.DataArray:
+        """Lazy ``(time, y, x)`` raw values of ``request`` (see :meth:`Engine.read`)."""
         return build(self, request, None).data
 
     def read_flags(
         self, request: ReadRequest, encoding: Encoding, config: MaskConfig
     ) -> xr.DataArray:
+        """Lazy flags of ``request``, decoded in the read task (see :meth:`Engine.read_flags`)."""
         return build(self, request, (encoding, config)).data
 
     def read_recorded(
         self, request: ReadRequest, decode: tuple[Encoding, MaskConfig] | None = None
     ) -> Read:
+        """The lazy read with its failures as data (see :meth:`Engine.read_recorded`)."""
         return build(self, request, decode)

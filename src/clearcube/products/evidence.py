@@ -9,6 +9,11 @@ items, so the three can be compared field by field.
 
 For a slice of several scenes (``group_by = "solar_day"``) a field whose members agree holds
 that value; otherwise the members' values joined with ``+``, in member order (as the slice id).
+
+And what the science checks measured on the pixels (:func:`check_evidence`): the clear pixels
+checked, the median NDVI and EVI of kept and of masked pixels, per band the shares of clear
+pixels below 0 and above 1, the dark floor of red and the hazy share. Empty (NaN) for a scene
+whose reflectance was not read.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..checks import Spectra
 from ..config import MaskConfig
 from ..flags import Flag
 from ..plan import Planned, Slice
@@ -30,6 +36,8 @@ from .sources import SourceKey, SourceSnapshot
 
 __all__ = [
     "BAND_FIELDS",
+    "check_columns",
+    "check_evidence",
     "SCENE_FIELDS",
     "cube_coords",
     "evidence_columns",
@@ -73,6 +81,54 @@ def evidence_columns(bands: Sequence[str]) -> tuple[str, ...]:
         "source_item",
         "config_digest",
     )
+
+
+def check_columns(bands: Sequence[str]) -> tuple[str, ...]:
+    """The science checks' columns, in table order, for the loaded ``bands``."""
+    return (
+        "checked_px",
+        "ndvi_kept_median",
+        "ndvi_masked_median",
+        "evi_kept_median",
+        "evi_masked_median",
+        *(f"{b}_negative_share" for b in bands),
+        *(f"{b}_above_one_share" for b in bands),
+        "red_p01",
+        "haze_share",
+    )
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else round(float(value), 4)
+
+
+def check_evidence(
+    planned: Planned, spectra: Mapping[str, Spectra], *, bands: Sequence[str]
+) -> pd.DataFrame:
+    """What the science checks measured on every slice of the plan, in cube order (columns
+    :func:`check_columns`; NaN for a slice whose reflectance was not read)."""
+    rows: list[dict[str, Any]] = []
+    for sl in planned.slices:
+        got = spectra.get(sl.id)
+        if got is None:
+            rows.append({})
+            continue
+        row: dict[str, Any] = {
+            "checked_px": got.clear_px,
+            "ndvi_kept_median": _nan(got.median_ndvi()),
+            "ndvi_masked_median": _nan(got.median_ndvi(kept=False)),
+            "evi_kept_median": _nan(got.median_evi()),
+            "evi_masked_median": _nan(got.median_evi(kept=False)),
+            "red_p01": _nan(got.red_p01),
+            "haze_share": _nan(got.haze_share),
+        }
+        for b in bands:
+            row[f"{b}_negative_share"] = got.share(got.negative, b) if got.clear_px else np.nan
+            row[f"{b}_above_one_share"] = got.share(got.above_one, b) if got.clear_px else np.nan
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(check_columns(bands)))
+    frame["checked_px"] = frame["checked_px"].astype("Int64")
+    return frame
 
 
 def _masked_classes(encoding: str, config: MaskConfig) -> str:
@@ -196,13 +252,15 @@ def fallback_evidence(
 
 def cube_coords(frame: pd.DataFrame, n_slices: int, bands: Sequence[str]) -> dict[str, list[Any]]:
     """The per-time coordinates of the cube from the scene table's first ``n_slices`` rows:
-    clearcube's cloud fraction, the decision and its reason, and every evidence column
-    (numbers as floats, NaN when unknown; text as strings, empty when unknown)."""
+    clearcube's cloud fraction, the decision and its reason, every evidence column and what the
+    science checks measured (numbers as floats, NaN when unknown; text as strings, empty when
+    unknown)."""
     out: dict[str, list[Any]] = {}
-    for name in ("cloud_fraction", "decision", "reason", *evidence_columns(bands)):
+    names = ("cloud_fraction", "decision", "reason", *evidence_columns(bands))
+    for name in (*names, *check_columns(bands)):
         values = frame[name].iloc[:n_slices]
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            out[name] = [float(v) for v in values]
+            out[name] = [float("nan") if pd.isna(v) else float(v) for v in values]
         else:
             out[name] = [
                 "" if v is None or (isinstance(v, float) and v != v) else str(v) for v in values

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ..bands import BANDS
 from ..layout import RunLayout
 from ._files import atomic_path, multihash_sha256
-from .evidence import SCENE_FIELDS, evidence_columns
+from .evidence import SCENE_FIELDS, check_columns, evidence_columns
 from .sources import SourceSnapshot, write_snapshot
 from .tables import plain
 
@@ -195,7 +195,7 @@ def _records(frame: pd.DataFrame, rows: Sequence[int], bands: Sequence[str]) -> 
     """The evidence of the scene table's ``rows``, JSON-ready (unknown values as null)."""
     import pandas as pd
 
-    names = (*SCENE_FIELDS, *evidence_columns(bands))
+    names = (*SCENE_FIELDS, *evidence_columns(bands), *check_columns(bands))
     out = []
     for i in rows:
         record: dict[str, Any] = {}

@@ -1,7 +1,8 @@
 """The scene table (``scenes.csv``) and the review queue (``review.jsonl``).
 
 One row per cube slice (its counts, cloud fraction, the provider's figure, the decision and
-the reason, then its evidence: see :mod:`clearcube.products.evidence`), then one row per item
+the reason, then its evidence and what the science checks measured: see
+:mod:`clearcube.products.evidence`), then one row per item
 the plan stage could not use (with its digest and snapshot). The review queue holds the
 rows a person should look at: scenes over the threshold, doubtful ones, and fallbacks when the
 policy says ``review``.
@@ -17,12 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..checks import Spectra
 from ..config import MaskConfig
 from ..decide import Decisions
 from ..plan import Planned
 from ..screen import Screened
 from ._files import atomic_path
-from .evidence import fallback_evidence, slice_evidence
+from .evidence import check_evidence, fallback_evidence, slice_evidence
 from .sources import SourceKey, SourceSnapshot
 
 __all__ = ["plain", "scene_frame", "write_review", "write_scenes"]
@@ -55,6 +57,7 @@ def scene_frame(
     bands: Sequence[str] = (),
     config_digest: str = "",
     sources: Mapping[SourceKey, SourceSnapshot] | None = None,
+    spectra: Mapping[str, Spectra] | None = None,
 ) -> pd.DataFrame:
     """The scene table of a run, in cube order, plan-stage fallbacks last.
 
@@ -70,6 +73,8 @@ def scene_frame(
         The run config's digest.
     sources
         The source items' snapshots (:func:`~clearcube.products.sources.source_snapshots`).
+    spectra
+        The science checks' statistics of the slices read (read stage), by slice id.
     """
     from ..stats import scene_table
 
@@ -100,7 +105,8 @@ def scene_frame(
     evidence = slice_evidence(
         planned, config, bands=bands, config_digest=config_digest, sources=known
     )
-    frame = pd.concat([frame, evidence], axis=1)
+    checks = check_evidence(planned, spectra or {}, bands=bands)
+    frame = pd.concat([frame, evidence, checks], axis=1)
     if decisions.items:
         items = fallback_evidence(planned.fallbacks, config_digest=config_digest, sources=known)
         extra = pd.DataFrame(

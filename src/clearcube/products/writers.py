@@ -81,6 +81,7 @@ def write_products(
         bands=bands,
         config_digest=digest,
         sources=sources,
+        spectra=outcome.read.spectra,
     )
     for row in frame.to_dict("records"):
         kind = _RECORD_KINDS.get(str(row["decision"]), "scene_excluded")

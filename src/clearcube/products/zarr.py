@@ -6,9 +6,14 @@ without a clear pixel are never written: they read back as NaN), and the run fin
 store with the per-scene coordinates that are known only at the end (``decision``). The store
 is built in a temporary folder next to its final place and moved there in one rename.
 
-The CRS travels the CF way (a ``spatial_ref`` variable with ``crs_wkt`` and ``GeoTransform``,
-which odc-geo and rioxarray both read), string coordinates are stored as variable-length
-strings, and every variable keeps the chunks of the computation.
+The conventions are CF's, as xarray, rioxarray and odc-geo read them: the grid mapping in a
+``spatial_ref`` variable (pyproj's CF parameters, ``crs_wkt`` and ``GeoTransform``), ``x`` and
+``y`` with their standard names and units, reflectance with ``units = "1"``, a long and a
+standard name and ``_FillValue`` NaN (its only no-data), and no ``_FillValue`` on ``clear``,
+``flags`` or ``member``: every value of a boolean, a bit field or an index means something.
+String coordinates are stored as variable-length strings, every variable keeps the chunks of
+the computation, and the finished store carries consolidated metadata (as xarray writes it with
+``consolidated=True``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -36,17 +42,59 @@ def _codec() -> Any:
 
 
 def _spatial_ref(geobox: Any) -> xr.DataArray:
+    """The CF grid mapping variable, as rioxarray writes it (pyproj's CF parameters, the WKT
+    twice, the GDAL geotransform)."""
     a = geobox.affine
     wkt = geobox.crs.to_wkt()
-    return xr.DataArray(
-        np.int32(geobox.crs.epsg or 0),
-        attrs={
+    attrs = dict(_pyproj_crs(wkt).to_cf())
+    attrs.update(
+        {
             "crs_wkt": wkt,
             "spatial_ref": wkt,
             "GeoTransform": f"{a.c} {a.a} {a.b} {a.f} {a.d} {a.e}",
-            "grid_mapping_name": "transverse_mercator" if "UTM" in wkt else "",
-        },
+        }
     )
+    return xr.DataArray(np.int32(geobox.crs.epsg or 0), attrs=attrs)
+
+
+def _pyproj_crs(wkt: str) -> Any:
+    from pyproj import CRS
+
+    return CRS.from_wkt(wkt)
+
+
+def _axis_attrs(geobox: Any) -> dict[str, dict[str, str]]:
+    """CF attributes of the ``x`` and ``y`` coordinates (standard name, long name, units)."""
+    out: dict[str, dict[str, str]] = {}
+    for axis in _pyproj_crs(geobox.crs.to_wkt()).cs_to_cf():
+        name = {"X": "x", "Y": "y"}.get(str(axis.get("axis", "")))
+        if name is not None:
+            out[name] = {k: str(v) for k, v in axis.items() if k != "axis"}
+    return out
+
+
+#: What ``clear`` and ``member`` hold (no ``_FillValue``: every value is data).
+_LONG_NAMES = {
+    "clear": "valid and carrying none of the masked flags",
+    "member": "index of the grouped scene supplying the pixel, within its slice",
+}
+
+
+def _cf_attrs(name: str, var: xr.DataArray) -> dict[str, Any]:
+    """The attributes ``var`` is stored with: its own, completed the CF way; no-data only as
+    ``_FillValue`` and only where a value means no data (NaN reflectance)."""
+    from ..bands import CANONICAL, STANDARD_NAME, long_name
+
+    attrs = {k: v for k, v in var.attrs.items() if k not in ("nodata", "_FillValue")}
+    if name in CANONICAL and var.dtype.kind == "f":
+        attrs.setdefault("long_name", long_name(name))
+        attrs["standard_name"] = STANDARD_NAME
+        attrs["units"] = "1"
+    elif name in _LONG_NAMES:
+        attrs.setdefault("long_name", _LONG_NAMES[name])
+    elif name == "flags":
+        attrs["standard_name"] = "status_flag"
+    return attrs
 
 
 def _prepared(ds: xr.Dataset, geobox: Any) -> xr.Dataset:
@@ -56,11 +104,18 @@ def _prepared(ds: xr.Dataset, geobox: Any) -> xr.Dataset:
         if out[name].dtype.kind == "U":
             # variable-length strings: zarr v3 specifies them, fixed-width unicode it does not
             out[name] = out[name].astype(object)
+    for var in out.data_vars:
+        out[var].attrs = _cf_attrs(str(var), out[var])
     if geobox is not None:
         out = out.drop_vars("spatial_ref", errors="ignore")
         out.coords["spatial_ref"] = _spatial_ref(geobox)
         for var in out.data_vars:
             out[var].attrs["grid_mapping"] = "spatial_ref"
+        for axis, attrs in _axis_attrs(geobox).items():
+            if axis in out.coords:
+                out[axis].attrs.update(attrs)
+    if "time" in out.coords:
+        out["time"].attrs["standard_name"] = "time"
     for var in out.variables:
         out[var].encoding = {}
     out.attrs = {k: v for k, v in out.attrs.items() if isinstance(v, str | int | float)}
@@ -320,7 +375,7 @@ class CubeStore:
     def open(self) -> xr.Dataset:
         """The store as written so far (lazy), with its grid; the arrays this store wrote
         itself are read from their chunk files directly (see :class:`_ChunkFiles`)."""
-        ds = open_cube(self.path)
+        ds = open_cube(self.path, consolidated=False)
         for name in list(ds.data_vars):
             var = ds[name]
             enc = var.encoding
@@ -335,7 +390,8 @@ class CubeStore:
     def complete(
         self, coords: Mapping[str, Sequence[Any]], attrs: Mapping[str, str | int | float]
     ) -> None:
-        """Add the per-time coordinates known only at the end, and the attributes."""
+        """Add the per-time coordinates known only at the end, and the attributes; then
+        consolidate the store's metadata (nothing changes it afterwards)."""
         import zarr
 
         group = zarr.open_group(self.path, mode="r+", zarr_format=3)
@@ -366,6 +422,7 @@ class CubeStore:
             listed = str(node.attrs.get("coordinates", "")).split()
             node.attrs["coordinates"] = " ".join(dict.fromkeys([*listed, *names]))
         group.attrs.update(dict(attrs))
+        _consolidate(self.path)
 
     def move_into_place(self) -> Path:
         """Replace ``final`` with the completed store (one rename)."""
@@ -380,11 +437,30 @@ class CubeStore:
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
-def open_cube(path: str | Path) -> xr.Dataset:
-    """A cube written by clearcube, lazily, with its grid (``ds.odc.geobox``)."""
+def _consolidate(path: Path) -> None:
+    """Write the store's consolidated metadata into its root ``zarr.json``, as xarray does with
+    ``consolidated=True`` (zarr-python's extension of Zarr v3, which xarray and zarr read)."""
+    import zarr
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        zarr.consolidate_metadata(path, zarr_format=3)
+
+
+def open_cube(path: str | Path, *, consolidated: bool | None = None) -> xr.Dataset:
+    """A cube written by clearcube, lazily, with its grid (``ds.odc.geobox``).
+
+    ``consolidated``: read the consolidated metadata (a finished cube has it), ignore it
+    (False: a store still being written), or use it when the root ``zarr.json`` has it
+    (None)."""
+    import json
+
     from odc.geo.xr import assign_crs
 
-    ds = xr.open_zarr(path, consolidated=False)
+    if consolidated is None:
+        root = Path(path) / "zarr.json"
+        consolidated = root.is_file() and "consolidated_metadata" in json.loads(root.read_text())
+    ds = xr.open_zarr(path, consolidated=consolidated)
     crs = ds["spatial_ref"].attrs.get("crs_wkt") if "spatial_ref" in ds.variables else None
     out: xr.Dataset = assign_crs(ds, crs) if crs else ds
     return out
@@ -399,4 +475,5 @@ def write_cube(ds: xr.Dataset, path: str | Path) -> Path:
     out = _prepared(ds, ds.odc.geobox)
     with atomic_path(path) as tmp:
         out.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False)
+        _consolidate(Path(tmp))
     return path

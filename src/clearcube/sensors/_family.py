@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,11 @@ class SensorFamily:
     aux_qa: tuple[tuple[str, str], ...] = field(default=())
 
 
+@lru_cache(maxsize=4096)
 def key_base(key: str) -> str:
-    """The form asset keys are compared in: lower case, without a raster file extension."""
+    """The form asset keys are compared in: lower case, without a raster file extension.
+
+    Cached: the same few dozen keys recur in every item of a search."""
     lower = key.lower()
     return lower.rsplit(".", 1)[0] if lower.endswith((".tif", ".tiff", ".jp2")) else lower
 

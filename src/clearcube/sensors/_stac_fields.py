@@ -75,6 +75,8 @@ def label(text: str) -> str:
 
 def finite_number(value: Any) -> float | None:
     """``value`` as a finite float when it is an int or float (not a bool), else None."""
+    if type(value) is float:  # the common case first: JSON numbers
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
