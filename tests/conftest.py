@@ -32,7 +32,7 @@ settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHES
 #: Fixtures that start a server: a test using one (directly or through another fixture) is an
 #: integration test.
 SERVER_FIXTURES = frozenset(
-    {"nginx", "stac_api", "fault_server", "demo_http", "loaded_api", "sas_storage"}
+    {"nginx", "stac_api", "fault_server", "route_server", "demo_http", "loaded_api", "sas_storage"}
 )
 
 
@@ -117,6 +117,24 @@ def fault_server():
 
     def start(root: Path | None = None, upstream: str | None = None) -> FaultServer:
         server = FaultServer(root=root, upstream=upstream)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def route_server():
+    """Start loopback HTTP servers whose answers are a function of the path
+    (tests/servers/routes.py): ``route_server(answer)``; all are stopped after the test."""
+    from .servers.routes import RouteServer
+
+    started: list[RouteServer] = []
+
+    def start(answer):
+        server = RouteServer(answer)
         started.append(server)
         return server
 

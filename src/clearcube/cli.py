@@ -132,6 +132,13 @@ def _one_area(bbox: Sequence[float] | None, aoi: str | None) -> None:
     default=None,
     help="Write the result as an ItemCollection JSON (e.g. catalogs/my-aoi.json).",
 )
+@click.option(
+    "--allow-host",
+    "allow_host",
+    multiple=True,
+    metavar="HOST",
+    help="Only read catalogs, links and redirects on this host (repeatable; default: any host).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @logging_options
 def search_cmd(
@@ -143,12 +150,13 @@ def search_cmd(
     max_cloud: float | None,
     limit: int | None,
     save: str | None,
+    allow_host: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Find scenes and show what clearcube inferred for each (QA asset, CRS)."""
     import json
 
-    from .catalog import geometry_bbox, read_aoi, search
+    from .catalog import geometry_bbox, read_aoi, search, source_policy
     from .sensors.plan import Fallback, plan_items
 
     _one_area(bbox, aoi)
@@ -161,9 +169,11 @@ def search_cmd(
             source=source,
             max_cloud=max_cloud,
             limit=limit,
+            allowed_hosts=allow_host,
         )
         rows = []
-        for item, plan in zip(found, plan_items(found), strict=True):
+        hrefs = source_policy(source, allow_host)
+        for item, plan in zip(found, plan_items(found, hrefs=hrefs), strict=True):
             cloud = item.properties.get("eo:cloud_cover")
             row = {
                 "id": item.id,
@@ -311,6 +321,14 @@ def _inspect(item_or_id: str, source: str | None) -> dict[str, Any]:
     help="Ed25519 private key (PKCS8 PEM) that signs the audit trail "
     "(default $CLEARCUBE_SIGNING_KEY; `clearcube keys new` makes one).",
 )
+@click.option(
+    "--allow-host",
+    "allow_host",
+    multiple=True,
+    metavar="HOST",
+    help="Also allow this host for the catalog, links, asset hrefs and redirects "
+    "(repeatable; adds to [search] allowed_hosts).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option(
     "--json",
@@ -329,6 +347,7 @@ def run_cmd(
     scheduler: str | None,
     overwrite: bool,
     signing_key: str | None,
+    allow_host: tuple[str, ...],
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -347,6 +366,7 @@ def run_cmd(
                 "aoi": os.path.abspath(aoi) if aoi else None,
                 "datetime": when,
                 "source": source,
+                "allowed_hosts": (*cfg.search.allowed_hosts, *allow_host) if allow_host else None,
             }
         )
         log.info("run %s into %s", cfg.digest()[:12], out or f"out/{cfg.digest()[:12]}")

@@ -28,9 +28,9 @@ from collections.abc import Hashable, Iterator, Mapping
 from functools import lru_cache
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 from .errors import AssetReadError
+from .hrefs import is_remote, vsi_name
 from .sas import Signer, Token, signer_of
 from .scrub import scrub_href, scrub_text
 
@@ -246,36 +246,12 @@ def drop_dataset(href: str) -> None:
 
 # -- retrying a window read ----------------------------------------------------------------
 
-_REMOTE_PREFIXES = ("/vsicurl", "/vsis3", "/vsigs", "/vsiaz", "/vsiadls", "/vsioss", "/vsiswift")
-_VSI_OF_SCHEME = {
-    "http": "/vsicurl/",
-    "https": "/vsicurl/",
-    "s3": "/vsis3/",
-    "gs": "/vsigs/",
-    "az": "/vsiaz/",
-}
-
-
-def _is_remote(href: str) -> bool:
-    return ("://" in href and not href.startswith("file:")) or href.startswith(_REMOTE_PREFIXES)
-
-
-def _vsi_name(href: str) -> str | None:
-    """The GDAL file name behind ``href`` (what its caches are keyed by)."""
-    if href.startswith("/vsi"):
-        return href
-    scheme = urlsplit(href).scheme
-    prefix = _VSI_OF_SCHEME.get(scheme)
-    if prefix is None:
-        return None
-    return prefix + (href if prefix == "/vsicurl/" else href.split("://", 1)[1])
-
 
 def forget_href(href: str) -> None:
     """Drop what this process remembers of ``href``: this thread's open handles and GDAL's
     cached size, blocks and failures of that one URL (other URLs keep theirs)."""
     drop_dataset(href)
-    name = _vsi_name(href)
+    name = vsi_name(href)
     lib = _libgdal()
     if name is None or lib is None:
         return
@@ -477,7 +453,7 @@ class _Retry:
             self.delay_s = 0.0
             return
         if (
-            not _is_remote(self.href)
+            not is_remote(self.href)
             or _permanent(cause, exc)
             # another attempt like this one would end past the deadline
             or elapsed + self.delay_s + took_s > self.deadline_s

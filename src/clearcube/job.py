@@ -345,6 +345,8 @@ class Job:
             check_assets=ld.check_assets,
             gdal=read_options(cfg),
             digests=found.digests,
+            hrefs=found.hrefs,
+            allow_local_hrefs=ld.allow_local_hrefs,
         )
         for fb in planned.fallbacks:
             self._log.append("fallback", {"id": fb.id, "reason": fb.reason})

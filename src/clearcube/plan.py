@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .compute import gc_paused
 from .errors import GridError, ItemError
+from .hrefs import HrefPolicy
 from .sensors.plan import Fallback, ScenePlan, plan_items
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ def plan(
     chunks_yx: tuple[int, int] = (1024, 1024),
     group_by: str | None = None,
     allow_local_hrefs: bool | None = None,
+    hrefs: HrefPolicy | None = None,
     check_assets: bool = False,
     gdal: Mapping[str, str] | None = None,
     digests: Sequence[str] | None = None,
@@ -163,6 +165,10 @@ def plan(
         ``"solar_day"`` merges the scenes of one platform and solar day into one slice.
     allow_local_hrefs
         Whether items from a remote catalog may point at local files. Default: refused.
+    hrefs
+        The href policy of the catalog the items came from (:class:`clearcube.hrefs.HrefPolicy`,
+        as the search stage built it); default: each item judged by its own ``self`` link.
+        An item with a refused href is a fallback naming the href.
     check_assets
         Open each QA asset's header first; an unreadable one becomes a fallback.
     gdal
@@ -183,20 +189,17 @@ def plan(
         raise GridError(f"unknown group_by {group_by!r}; use None or 'solar_day'")
     scenes: list[ScenePlan] = []
     fallbacks: list[Fallback] = []
-    for result in plan_items(items, digests):
+    policy = hrefs if hrefs is not None else HrefPolicy()
+    if allow_local_hrefs is not None:
+        policy = replace(policy, allow_local=allow_local_hrefs)
+    for result in plan_items(items, digests, policy):
         if isinstance(result, Fallback):
             fallbacks.append(result)
-        elif result.origin_remote and result.hrefs_local and not allow_local_hrefs:
-            fallbacks.append(
-                Fallback(
-                    result.id,
-                    f"{result.id}: refused: an item from a remote catalog points at a local file; "
-                    "only http(s)/s3 hrefs are read from remote catalogs",
-                    result.collection,
-                )
-            )
         else:
             scenes.append(result)
+    if policy.allowed_hosts:
+        scenes, refused = _final_hrefs(scenes, policy.allowed_hosts)
+        fallbacks.extend(refused)
     if not scenes:
         reasons = "; ".join(f.reason for f in fallbacks[:3]) or "no items"
         raise ItemError(f"nothing to load: {reasons}")
@@ -266,6 +269,43 @@ def solar_days(times: Sequence[Any], longitudes: Sequence[float]) -> list[str]:
         local = np.datetime64(t, "us") + shift
         out.append(str(local.astype("datetime64[D]")))
     return out
+
+
+def _final_hrefs(
+    scenes: list[ScenePlan], allowed_hosts: tuple[str, ...]
+) -> tuple[list[ScenePlan], list[Fallback]]:
+    """Each scene with its http(s) hrefs replaced by where their redirects end (every hop on
+    an allowed host, see :func:`clearcube.hrefs.final_url`): GDAL cannot be told to refuse a
+    redirect, so it is only ever handed the final URL. A refused hop makes the scene a
+    fallback naming it."""
+    from concurrent.futures import ThreadPoolExecutor
+    from functools import cache
+
+    from .errors import CatalogError
+    from .gdal_env import request_deadline_s, stall_timeout_s
+    from .hrefs import final_url
+
+    timeout = float(stall_timeout_s(request_deadline_s()))
+
+    @cache
+    def final(href: str) -> str:
+        return final_url(href, allowed_hosts, timeout)
+
+    def resolve(scene: ScenePlan) -> ScenePlan | Fallback:
+        try:
+            bands = {k: replace(b, href=final(b.href)) for k, b in scene.bands.items()}
+            aux = tuple(replace(a, href=final(a.href)) for a in scene.aux_qa)
+            qa = final(scene.qa_href)
+        except CatalogError as exc:
+            return Fallback(scene.id, f"{scene.id}: {exc}", scene.collection)
+        return replace(scene, qa_href=qa, bands=bands, aux_qa=aux)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(resolve, scenes))
+    return (
+        [r for r in results if isinstance(r, ScenePlan)],
+        [r for r in results if isinstance(r, Fallback)],
+    )
 
 
 def _check_assets(

@@ -88,6 +88,10 @@ class SearchOptions(_Table):
         The AOI polygon (read from ``aoi``, or given directly as a GeoJSON mapping).
     datetime
         As :func:`clearcube.search` takes it (``"2023"``, ``"2023-08/.."``, RFC 3339, ...).
+    allowed_hosts
+        Host names (``earth-search.aws.element84.com``, an s3 bucket) that the source URL,
+        every catalog link, asset href and redirect must name; empty: any host. See
+        :mod:`clearcube.hrefs`.
     """
 
     _table: ClassVar[str] = "[search]"
@@ -100,6 +104,7 @@ class SearchOptions(_Table):
     collections: tuple[str, ...] | None = None
     max_cloud: float | None = None
     limit: int | None = None
+    allowed_hosts: tuple[str, ...] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -155,6 +160,13 @@ class SearchOptions(_Table):
         if value is not None and not 0 <= value <= 100:
             raise ValueError(f"max_cloud {value} outside [0, 100] (percent); give e.g. 40")
         return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _allowed_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from .hrefs import normalise_hosts
+
+        return normalise_hosts(value)  # a blank one is a ValueError naming it
 
     @field_validator("limit")
     @classmethod

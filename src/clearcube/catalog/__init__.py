@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CatalogError, ItemError
+from ..hrefs import HrefPolicy, check_host
 from ..scrub import scrub_href
 from ._filters import (
     BBoxLike,
@@ -42,6 +43,7 @@ __all__ = [
     "parse_geometry",
     "read_aoi",
     "search",
+    "source_policy",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ def search(
     max_cloud: float | None = None,
     limit: int | None = None,
     query: Mapping[str, Any] | None = None,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> Any:
     """Find items by bbox, time and cloud cover in a STAC API or a static catalog.
 
@@ -88,6 +91,9 @@ def search(
         At most this many items. A remote API needs a bbox, a datetime or a limit.
     query
         Extra STAC query-extension conditions, e.g. ``{"platform": {"eq": "sentinel-2b"}}``.
+    allowed_hosts
+        Host names the source URL, every catalog link and every redirect must name (None:
+        any host). Links are checked by the href policy (:mod:`clearcube.hrefs`) either way.
 
     Returns
     -------
@@ -97,8 +103,9 @@ def search(
     ------
     CatalogError
         A malformed query (one line naming the value and the fix), an unknown provider or
-        collection, an unreadable source, or a bbox that finds nothing although its
-        latitude-first reading (S W N E) would.
+        collection, an unreadable source, a refused link or redirect, a walk over its bounds
+        (see :func:`clearcube.catalog._static.walk`), or a bbox that finds nothing although
+        its latitude-first reading (S W N E) would.
     """
     import pystac
 
@@ -124,9 +131,10 @@ def search(
         get_provider(source)  # raises the one-line "unknown provider" error
         raise AssertionError("unreachable")
 
+    policy = source_policy(url, allowed_hosts)
     if _is_static(url) and provider is None:
         items = []
-        for href, data in _static_hits(url, f):
+        for href, data in _static_hits(url, f, policy):
             try:
                 item = pystac.Item.from_dict(data, preserve_dict=False)
             except Exception as exc:  # pystac raises many types on malformed items
@@ -153,9 +161,11 @@ def search(
 
     # hrefs stay unsigned (a provider's SAS tokens are added right before each read, by
     # clearcube.sas), so no token reaches the plan, the snapshots or any product
-    found = list(search_api(url, f, check_collections=explicit))
+    hosts = policy.allowed_hosts
+    found = list(search_api(url, f, check_collections=explicit, allowed_hosts=hosts))
     swapped = swapped_boxes(f.boxes) if not found else None
-    if swapped and list(search_api(url, replace(f, boxes=swapped, limit=1))):
+    again = replace(f, boxes=swapped, limit=1)
+    if swapped and list(search_api(url, again, allowed_hosts=hosts)):
         _raise_swapped(f, swapped, url)
     log.info("found %d item(s) at %s", len(found), scrub_href(url))
     return pystac.ItemCollection(found, clone_items=False)
@@ -171,7 +181,25 @@ def _raise_swapped(f: Filters, swapped: tuple[tuple[float, ...], ...], url: str)
     )
 
 
-def _static_hits(url: str, f: Filters) -> list[tuple[str, dict[str, Any]]]:
+def source_policy(source: str, allowed_hosts: Sequence[str] | None = None) -> HrefPolicy:
+    """The href policy of the catalog a search ``source`` names (a provider, ``demo``, a STAC
+    API, a catalog file or URL), after checking its own host against ``allowed_hosts``.
+
+    Raises
+    ------
+    CatalogError
+        The URL's host is not allowed, or an allowed host is blank.
+    """
+    url = _source_url(source)
+    try:
+        policy = HrefPolicy(root=url, allowed_hosts=tuple(allowed_hosts or ()))
+    except ValueError as exc:
+        raise CatalogError(str(exc)) from None
+    check_host(url, policy.allowed_hosts)
+    return policy
+
+
+def _static_hits(url: str, f: Filters, policy: HrefPolicy) -> list[tuple[str, dict[str, Any]]]:
     """The matching ``(href, item)`` pairs of a static catalog (at most ``f.limit``).
 
     The walk goes on past the limit only until every asked collection was seen, so an id
@@ -186,7 +214,7 @@ def _static_hits(url: str, f: Filters) -> list[tuple[str, dict[str, Any]]]:
     as_swapped = replace(f, boxes=swapped) if swapped else None
     hits: list[tuple[str, dict[str, Any]]] = []
     swap_hit = False
-    for href, data in walk(url):
+    for href, data in walk(url, policy):
         cid = data.get("collection") if isinstance(data, Mapping) else None
         if isinstance(cid, str):
             seen.add(cid)
@@ -242,11 +270,14 @@ class Found:
         The matching items (pystac), in the order the source returned them.
     digests
         Per item, the SHA-256 of its canonical JSON (the audit's record of the inputs).
+    hrefs
+        The href policy of the source, for the plan stage to judge the items' asset hrefs by.
     """
 
     options: SearchOptions
     items: tuple[Any, ...]
     digests: tuple[str, ...] = ()
+    hrefs: HrefPolicy | None = None
 
     def inputs(self) -> dict[str, str]:
         """Per item (``collection/id``), the SHA-256 of its canonical JSON with credentials
@@ -294,6 +325,7 @@ def find(options: SearchOptions) -> Found:
         source=options.source,
         max_cloud=options.max_cloud,
         limit=options.limit,
+        allowed_hosts=options.allowed_hosts,
     )
     if not items:
         asked = [
@@ -307,7 +339,25 @@ def find(options: SearchOptions) -> Found:
             + (", ".join(a for a in asked if a) or "everything")
             + " found no items; widen the bbox, dates or max_cloud"
         )
-    return Found(options, tuple(items), tuple(item_digest(item_json(i)) for i in items))
+    return Found(
+        options,
+        tuple(items),
+        tuple(item_digest(item_json(i)) for i in items),
+        hrefs=source_policy(options.source, options.allowed_hosts),
+    )
+
+
+def _source_url(source: str) -> str:
+    """The URL or path a search source names (a provider's URL, the demo catalog's path)."""
+    from ..resources import DEMO_SOURCE, demo_catalog_path
+
+    if source == DEMO_SOURCE:
+        return str(demo_catalog_path())
+    if source in PROVIDERS:
+        return get_provider(source).url
+    if "://" not in source and os.path.exists(source):
+        return os.path.abspath(source)
+    return source
 
 
 def item_json(item: Any) -> dict[str, Any] | None:

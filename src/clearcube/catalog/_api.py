@@ -11,6 +11,7 @@ from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 
 from ..errors import CatalogError
+from ..hrefs import check_host, check_redirect
 from ..scrub import scrub_href, scrub_message
 from ._filters import Filters
 from ._http import TRANSIENT_STATUS, Refused, RequestFailed, Transient, with_retries
@@ -25,9 +26,22 @@ class _RetryingIO(StacApiIO):
     requests reads it) and an overall time limit are out of its reach; one loop covers all.
     """
 
-    def __init__(self, deadline_s: float | None = None) -> None:
+    def __init__(
+        self, deadline_s: float | None = None, allowed_hosts: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(max_retries=None)
         self.deadline_s = deadline_s
+        self.allowed_hosts = allowed_hosts
+        self.session.hooks["response"].append(self._check_redirect)
+
+    def _check_redirect(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Every redirect hop is checked before requests follows it (``hrefs.check_redirect``)."""
+        if resp.is_redirect:
+            try:
+                check_redirect(resp.url, resp.headers.get("Location", ""), self.allowed_hosts)
+            except CatalogError:
+                resp.close()
+                raise
 
     def request(
         self,
@@ -40,11 +54,15 @@ class _RetryingIO(StacApiIO):
             # transactions are not idempotent; clearcube only searches (GET or POST)
             return str(super().request(href, method, headers, parameters))
 
+        check_host(href, self.allowed_hosts, "link")  # a next page, a collection
+
         def attempt(stall_s: float) -> str:
             self.timeout = (stall_s, stall_s)  # connect, and silence between two reads
             try:
                 text = str(super(_RetryingIO, self).request(href, method, headers, parameters))
             except APIError as exc:
+                if isinstance(exc.__context__, CatalogError):  # a redirect refused
+                    raise exc.__context__ from None
                 raise _classify(exc, stall_s) from None
             try:
                 json.loads(text)
@@ -76,14 +94,22 @@ def _classify(exc: APIError, stall_s: float) -> Transient | Refused:
 
 
 def search_api(
-    url: str, f: Filters, *, modifier: Any = None, check_collections: bool = False
+    url: str,
+    f: Filters,
+    *,
+    modifier: Any = None,
+    check_collections: bool = False,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> Iterator[Any]:
     """pystac Items matching ``f``; an antimeridian box is searched as its two halves.
-    ``check_collections``: an id of ``f.collections`` the API lacks is a CatalogError."""
+    ``check_collections``: an id of ``f.collections`` the API lacks is a CatalogError;
+    ``allowed_hosts`` (empty: any) bounds every request and redirect hop."""
     import pystac_client
 
     try:
-        client = pystac_client.Client.open(url, modifier=modifier, stac_io=_RetryingIO())
+        client = pystac_client.Client.open(
+            url, modifier=modifier, stac_io=_RetryingIO(allowed_hosts=allowed_hosts)
+        )
     except RequestFailed as exc:
         raise CatalogError(
             f"cannot reach the STAC API at {scrub_href(url)}: {exc.cause} ({exc.tries}); "

@@ -9,22 +9,28 @@ attempt like the last one still ends within it; then, or at once for a refusal (
 refused connection, an unknown host), a one-line :class:`CatalogError` names the scrubbed URL
 and the cause. The deadline bounds when the last attempt may start and a stall ends an
 attempt, so a stalled server fails within the deadline and a stall time or two.
+
+A document is read in pieces and given up as soon as it passes :func:`max_document_bytes`
+(``CLEARCUBE_CATALOG_MAX_MB``), never read whole first; every redirect hop is checked by
+:func:`clearcube.hrefs.check_redirect` (http(s) only, on an allowed host) before it is followed.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
 import random
 import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from ..errors import CatalogError
+from ..errors import CatalogError, ConfigError
 from ..gdal_env import request_deadline_s, stall_timeout_s
+from ..hrefs import MAX_REDIRECTS, check_redirect
 from ..scrub import scrub_href
 
 T = TypeVar("T")
@@ -34,6 +40,35 @@ TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 #: First pause between attempts, doubled each time (up to 4 s), with jitter.
 BACKOFF_S = 0.25
+
+#: The largest catalog, collection or item document read, in MB (``CLEARCUBE_CATALOG_MAX_MB``).
+MAX_DOCUMENT_MB = 16.0
+MAX_DOCUMENT_OPTION = "CLEARCUBE_CATALOG_MAX_MB"
+
+
+def max_document_bytes() -> int:
+    """The per-document size cap in force, in bytes (see :data:`MAX_DOCUMENT_MB`)."""
+    value = os.environ.get(MAX_DOCUMENT_OPTION)
+    mb = MAX_DOCUMENT_MB
+    if value:
+        try:
+            mb = float(value)
+        except ValueError:
+            mb = -1.0
+        if not mb > 0:
+            raise ConfigError(
+                f"{MAX_DOCUMENT_OPTION}={value!r} is not a positive number of MB; unset it or "
+                f"give e.g. {MAX_DOCUMENT_MB:g}"
+            )
+    return int(mb * 1e6)
+
+
+def too_big(href: str, max_bytes: int) -> CatalogError:
+    """The one-line error of a document over the size cap."""
+    return CatalogError(
+        f"{scrub_href(href)}: document larger than {max_bytes / 1e6:g} MB, the per-document "
+        f"cap; set {MAX_DOCUMENT_OPTION} higher if it is genuine"
+    )
 
 
 class Transient(Exception):
@@ -117,28 +152,89 @@ def with_retries(url: str, attempt: Callable[[float], T], *, deadline_s: float |
         time.sleep(pause)
 
 
-def _read_body(resp: http.client.HTTPResponse, stall_s: float) -> bytes:
-    """The whole body, or :class:`Transient` if it is cut short or stalls."""
+def _read_body(
+    resp: http.client.HTTPResponse, stall_s: float, url: str, max_bytes: int | None
+) -> bytes:
+    """The whole body, read in pieces: :class:`Transient` if it is cut short or stalls, a
+    CatalogError as soon as it passes ``max_bytes``."""
+    length = resp.headers.get("Content-Length", "")
+    if max_bytes is not None and length.strip().isdigit() and int(length) > max_bytes:
+        raise too_big(url, max_bytes)
+    parts: list[bytes] = []
+    total = 0
     try:
-        return resp.read()
+        while True:
+            piece = resp.read(1 << 16)
+            if not piece:
+                return b"".join(parts)
+            total += len(piece)
+            if max_bytes is not None and total > max_bytes:
+                raise too_big(url, max_bytes)
+            parts.append(piece)
     except http.client.IncompleteRead as exc:
-        raise Transient(
-            f"body cut short ({len(exc.partial)} of {len(exc.partial) + (exc.expected or 0)} bytes)"
-        ) from None
+        got = total + len(exc.partial)
+        raise Transient(f"body cut short ({got} of {got + (exc.expected or 0)} bytes)") from None
     except TimeoutError:
         raise Transient(f"no data for {stall_s:g} s (stalled)") from None
+    except CatalogError:
+        raise
     except OSError as exc:
         raise Transient(f"connection lost while reading ({exc})") from None
 
 
-def get_json(url: str, *, deadline_s: float | None = None) -> Any:
-    """The JSON document at ``url`` (http or https), retried as the module says."""
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only after :func:`~clearcube.hrefs.check_redirect` allowed it."""
+
+    max_redirections = MAX_REDIRECTS
+
+    def __init__(self, allowed_hosts: tuple[str, ...]) -> None:
+        super().__init__()
+        self.allowed_hosts = allowed_hosts
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        try:
+            check_redirect(req.full_url, newurl, self.allowed_hosts)
+        except CatalogError:
+            fp.close()  # urllib closes the redirect's answer only when it follows it
+            raise
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def get_json(
+    url: str,
+    *,
+    deadline_s: float | None = None,
+    max_bytes: int | None = None,
+    allowed_hosts: Iterable[str] = (),
+) -> Any:
+    """The JSON document at ``url`` (http or https), retried as the module says.
+
+    ``max_bytes`` (default :func:`max_document_bytes`) caps the document; ``allowed_hosts``
+    (empty: any) the hosts a redirect may lead to.
+
+    Raises
+    ------
+    CatalogError
+        The request failed for good, the document is over the cap, or a redirect was refused.
+    """
+    cap = max_document_bytes() if max_bytes is None else max_bytes
+    opener = urllib.request.build_opener(_CheckedRedirects(tuple(allowed_hosts)))
 
     def attempt(stall_s: float) -> Any:
         request = urllib.request.Request(url, headers={"Accept": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=stall_s) as resp:
-                body = _read_body(resp, stall_s)
+            with opener.open(request, timeout=stall_s) as resp:
+                body = _read_body(resp, stall_s, url, cap)
+        except CatalogError:
+            raise  # over the cap, or a redirect refused: no retry changes that
         except urllib.error.HTTPError as exc:
             exc.close()
             if exc.code in TRANSIENT_STATUS:

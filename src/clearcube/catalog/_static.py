@@ -9,79 +9,177 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
 
-from ..errors import CatalogError, ItemError
+from ..errors import CatalogError, ConfigError, ItemError
+from ..gdal_env import request_deadline_s
+from ..hrefs import HrefPolicy, is_url
 from ..scrub import scrub_href
 from ._filters import Filters
-from ._http import get_json
+from ._http import get_json, max_document_bytes, too_big
+
+#: How deep a walk goes below the root (the root is depth 0), ``CLEARCUBE_CATALOG_MAX_DEPTH``.
+MAX_DEPTH = 32
+MAX_DEPTH_OPTION = "CLEARCUBE_CATALOG_MAX_DEPTH"
+
+#: The time one whole walk may take, in seconds, ``CLEARCUBE_CATALOG_DEADLINE_S``.
+WALK_DEADLINE_S = 600.0
+WALK_DEADLINE_OPTION = "CLEARCUBE_CATALOG_DEADLINE_S"
 
 
-def _read_json(href: str) -> Any:
-    if href.startswith(("http://", "https://")):
-        return get_json(href)  # retried within the request deadline; CatalogError after
+def _positive(option: str, default: float) -> float:
+    value = os.environ.get(option)
+    if not value:
+        return default
     try:
-        with open(href, encoding="utf-8") as fh:
-            return json.load(fh)
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number > 0:
+        raise ConfigError(
+            f"{option}={value!r} is not a positive number; unset it or give e.g. {default:g}"
+        )
+    return number
+
+
+@dataclass(frozen=True)
+class WalkLimits:
+    """The bounds of one walk: link depth, bytes per document, seconds in all (defaults from
+    ``CLEARCUBE_CATALOG_MAX_DEPTH``, ``CLEARCUBE_CATALOG_MAX_MB`` and
+    ``CLEARCUBE_CATALOG_DEADLINE_S``)."""
+
+    max_depth: int
+    max_bytes: int
+    deadline_s: float
+
+    @classmethod
+    def from_env(cls) -> WalkLimits:
+        return cls(
+            max_depth=int(_positive(MAX_DEPTH_OPTION, MAX_DEPTH)),
+            max_bytes=max_document_bytes(),
+            deadline_s=_positive(WALK_DEADLINE_OPTION, WALK_DEADLINE_S),
+        )
+
+
+def _read_json(
+    href: str, policy: HrefPolicy, limits: WalkLimits, remaining_s: float | None = None
+) -> Any:
+    if is_url(href):
+        deadline = request_deadline_s()
+        if remaining_s is not None:
+            deadline = max(0.1, min(deadline, remaining_s))
+        # retried within the request deadline; CatalogError after
+        return get_json(
+            href,
+            deadline_s=deadline,
+            max_bytes=limits.max_bytes,
+            allowed_hosts=policy.allowed_hosts,
+        )
+    try:
+        with open(href, "rb") as fh:
+            text = fh.read(limits.max_bytes + 1)
+            if len(text) > limits.max_bytes:
+                raise too_big(href, limits.max_bytes)
+        return json.loads(text)
     except FileNotFoundError:
-        raise CatalogError(f"{href}: no such catalog file; check the path") from None
+        raise CatalogError(f"{scrub_href(href)}: no such catalog file; check the path") from None
     except json.JSONDecodeError as exc:
         raise CatalogError(
             f"{scrub_href(href)}: not valid JSON ({exc.msg}, line {exc.lineno}); fix the file"
         ) from None
+    except UnicodeDecodeError:
+        raise CatalogError(f"{scrub_href(href)}: not UTF-8 JSON; fix the file") from None
+    except CatalogError:
+        raise
     except OSError as exc:
-        raise CatalogError(f"cannot read {scrub_href(href)}: {exc}") from None
+        raise CatalogError(f"cannot read {scrub_href(href)}: {exc.strerror or exc}") from None
 
 
-def _join(base: str, href: str) -> str:
-    if "://" in href or os.path.isabs(href):
-        return href
-    if "://" in base:
-        return urljoin(base, href)
-    return os.path.normpath(os.path.join(os.path.dirname(base), href))
+def walk(
+    root: str, policy: HrefPolicy | None = None, limits: WalkLimits | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(self_href, item_dict)`` for every item under ``root`` (depth first).
 
+    Every link goes through ``policy`` (default: the policy of a catalog opened at ``root``,
+    see :mod:`clearcube.hrefs`) before it is read. A document reached twice is read once.
 
-def walk(root: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yield ``(self_href, item_dict)`` for every item under ``root`` (depth first)."""
-    doc = _read_json(root)
-    yield from _walk_doc(root, doc, seen=set())
+    Raises
+    ------
+    CatalogError
+        One line: a refused link, a cycle (a link back to a catalog on its own path), a link
+        deeper than ``limits.max_depth``, a document over ``limits.max_bytes``, or a walk past
+        ``limits.deadline_s``; each names the href and the limit.
+    """
+    policy = policy if policy is not None else HrefPolicy(root=root)
+    limits = limits if limits is not None else WalkLimits.from_env()
+    started = time.monotonic()
 
-
-def _walk_doc(href: str, doc: Any, seen: set[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    if href in seen:
-        return
-    seen.add(href)
-    kind = doc.get("type") if isinstance(doc, Mapping) else None
-    if kind == "Feature":
-        yield href, doc
-        return
-    if kind == "FeatureCollection":
-        for feature in doc.get("features", []):
-            links = feature.get("links") if isinstance(feature, Mapping) else None
-            self_href = next(
-                (
-                    link["href"]
-                    for link in (links if isinstance(links, list) else [])
-                    if isinstance(link, Mapping)
-                    and link.get("rel") == "self"
-                    and isinstance(link.get("href"), str)
-                ),
-                href,
+    def remaining(href: str) -> float:
+        left = limits.deadline_s - (time.monotonic() - started)
+        if left <= 0:
+            raise CatalogError(
+                f"walking {scrub_href(root)} took over {limits.deadline_s:g} s (next: "
+                f"{scrub_href(href)}); set {WALK_DEADLINE_OPTION} higher or search a smaller "
+                "catalog"
             )
-            yield _join(href, self_href), feature
-        return
-    if kind not in ("Catalog", "Collection"):
-        raise CatalogError(
-            f"{scrub_href(href)}: not a STAC catalog, collection or ItemCollection (type {kind!r})"
-        )
-    for link in doc.get("links", []):
-        rel = link.get("rel")
-        if rel in ("child", "item"):
-            target = _join(href, link["href"])
-            yield from _walk_doc(target, _read_json(target), seen)
+        return left
+
+    seen: set[str] = set()
+    # depth first without recursion: (href, depth, the catalogs on the path to it)
+    stack: list[tuple[str, int, tuple[str, ...]]] = [(root, 0, ())]
+    while stack:
+        href, depth, path = stack.pop()
+        if href in path:
+            raise CatalogError(
+                f"{scrub_href(path[-1])}: link {scrub_href(href)} leads back to a catalog on its "
+                "own path (a cycle); fix the catalog's links"
+            )
+        if href in seen:
+            continue
+        if depth > limits.max_depth:
+            raise CatalogError(
+                f"{scrub_href(href)}: more than {limits.max_depth} links below "
+                f"{scrub_href(root)}; set {MAX_DEPTH_OPTION} higher if the catalog is that deep"
+            )
+        doc = _read_json(href, policy, limits, remaining(href))
+        seen.add(href)
+        kind = doc.get("type") if isinstance(doc, Mapping) else None
+        if kind == "Feature":
+            yield href, doc
+            continue
+        if kind == "FeatureCollection":
+            for feature in doc.get("features", []):
+                links = feature.get("links") if isinstance(feature, Mapping) else None
+                self_href = next(
+                    (
+                        link["href"]
+                        for link in (links if isinstance(links, list) else [])
+                        if isinstance(link, Mapping)
+                        and link.get("rel") == "self"
+                        and isinstance(link.get("href"), str)
+                    ),
+                    None,
+                )
+                yield (href if self_href is None else policy.link(self_href, href)), feature
+            continue
+        if kind not in ("Catalog", "Collection"):
+            raise CatalogError(
+                f"{scrub_href(href)}: not a STAC catalog, collection or ItemCollection (type "
+                f"{kind!r})"
+            )
+        below = (*path, href)
+        targets = [
+            policy.link(link["href"], href)
+            for link in doc.get("links", [])
+            if isinstance(link, Mapping)
+            and link.get("rel") in ("child", "item")
+            and isinstance(link.get("href"), str)
+        ]
+        stack.extend((target, depth + 1, below) for target in reversed(targets))
 
 
 def _item_boxes(item: Mapping[str, Any]) -> list[tuple[float, float, float, float]]:
@@ -184,10 +282,12 @@ def matches(item: Mapping[str, Any], f: Filters) -> bool:
     return True
 
 
-def search_static(root: str, f: Filters) -> Iterator[tuple[str, dict[str, Any]]]:
+def search_static(
+    root: str, f: Filters, policy: HrefPolicy | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Matching ``(self_href, item)`` pairs, at most ``f.limit`` of them."""
     found = 0
-    for href, item in walk(root):
+    for href, item in walk(root, policy):
         if matches(item, f):
             yield href, item
             found += 1

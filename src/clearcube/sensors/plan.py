@@ -28,14 +28,13 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin
 
 from ..errors import ItemError
+from ..hrefs import HrefPolicy, is_remote
 from ..scrub import scrub_href
 from . import hls, landsat, sentinel2
 from ._family import SensorFamily, key_base, key_matches
@@ -274,20 +273,13 @@ def _item_id(data: Mapping[str, Any]) -> str:
     raise ItemError(f"<no id>: {what}; a STAC item needs one: fix the item")
 
 
-def _resolve(href: str, self_href: str | None) -> str:
-    """A relative asset href made absolute against the item's own location."""
-    if not self_href or "://" in href or href.startswith("/"):
-        return href
-    base = self_href if "://" in self_href else os.path.abspath(self_href)
-    if "://" in base:
-        return urljoin(base, href)
-    return os.path.normpath(os.path.join(os.path.dirname(base), href))
-
-
 def _assets(
-    raw: Any, item_id: str, self_href: str | None, notes: Notes
+    raw: Any, item_id: str, self_href: str | None, notes: Notes, policy: HrefPolicy
 ) -> tuple[dict[str, dict[str, Any]], set[str]]:
-    """The usable assets (objects with an href, made absolute) and the keys of those without."""
+    """The usable assets (objects with an href, made absolute) and the keys of those without.
+
+    Every href goes through the href policy (:mod:`clearcube.hrefs`) first: a refused one is
+    the item's ItemError."""
     if raw is None:
         return {}, set()
     if not isinstance(raw, Mapping):
@@ -307,7 +299,10 @@ def _assets(
             notes.append(f"asset {label(name)}: href {show(href)} is not a URL or path (ignored)")
             hrefless.add(name)
             continue
-        usable[name] = {**asset, "href": _resolve(href.strip(), self_href)}
+        usable[name] = {
+            **asset,
+            "href": policy.asset(href, item_id=item_id, self_href=self_href),
+        }
     return usable, hrefless
 
 
@@ -500,11 +495,6 @@ def _cloud_cover(props: Mapping[str, Any], notes: Notes) -> float | None:
     return value
 
 
-def _is_local(href: str) -> bool:
-    lower = href.lower()
-    return not lower.startswith(("http://", "https://", "s3://", "gs://", "az://", "/vsi"))
-
-
 def _fix_crs(objects: Iterable[dict[str, Any]], bad: str, good: str) -> None:
     """Write ``good`` over ``bad`` in the plan's copy of the item, so every engine reads it."""
     number = int(good.split(":")[1])
@@ -519,19 +509,22 @@ def _fix_crs(objects: Iterable[dict[str, Any]], bad: str, good: str) -> None:
 # ---------------------------------------------------------------------------- identification
 
 
-def identify(item: Any, *, digest: str = "") -> ScenePlan:
+def identify(item: Any, *, digest: str = "", hrefs: HrefPolicy | None = None) -> ScenePlan:
     """Resolve one STAC item into a :class:`ScenePlan`.
 
     See the module docstring for which fields are required and which are ignored (and
     listed in ``ScenePlan.notes``) when unusable. ``digest`` (the SHA-256 of the item's JSON
-    as the search stage fetched it) is carried into the plan for the audit trail.
+    as the search stage fetched it) is carried into the plan for the audit trail. ``hrefs`` is
+    the href policy of the catalog the item came from (default: judged by the item's own
+    ``self`` link, see :mod:`clearcube.hrefs`).
 
     Raises
     ------
     ItemError
         One line naming the item, the field and the fix: no id, ``properties`` or ``assets``
         that are not objects, no recognisable sensor, no QA asset (or one without href), no
-        datetime or one that is not RFC 3339. Nothing else leaves this function.
+        datetime or one that is not RFC 3339, an asset href the href policy refuses (a local
+        file in a remote catalog, a GDAL virtual path, ...). Nothing else leaves this function.
     """
     data, self_href = _as_dict(item)
     item_id = _item_id(data)
@@ -544,7 +537,8 @@ def identify(item: Any, *, digest: str = "") -> ScenePlan:
         )
     # the plan's own copies: a corrected CRS is written into them, never into the caller's item
     props = dict(raw_props)
-    assets, hrefless = _assets(data.get("assets"), item_id, self_href, notes)
+    policy = hrefs if hrefs is not None else HrefPolicy()
+    assets, hrefless = _assets(data.get("assets"), item_id, self_href, notes, policy)
     data["properties"], data["assets"] = props, assets
     collection = _text(data.get("collection"), "collection", notes)
     bbox = bbox_of(data.get("bbox"), notes)
@@ -685,8 +679,8 @@ def identify(item: Any, *, digest: str = "") -> ScenePlan:
         offset_conflict="; ".join(dict.fromkeys(conflicts)) or None,
         cloud_cover=_cloud_cover(props, notes),
         bbox=bbox,
-        hrefs_local=any(_is_local(a["href"]) for a in assets.values()),
-        origin_remote=not _is_local(self_href or ""),
+        hrefs_local=any(not is_remote(a["href"]) for a in assets.values()),
+        origin_remote=policy.remote(self_href),
         footprint=data["geometry"] if isinstance(data.get("geometry"), Mapping) else None,
         aux_qa=tuple(aux_qa),
         self_href=self_href,
@@ -729,15 +723,19 @@ def _tile(family: SensorFamily, props: Mapping[str, Any], item_id: str) -> str |
 
 
 def plan_items(
-    items: Iterable[Any], digests: Sequence[str] | None = None
+    items: Iterable[Any],
+    digests: Sequence[str] | None = None,
+    hrefs: HrefPolicy | None = None,
 ) -> list[ScenePlan | Fallback]:
     """Identify every item; items that cannot be planned come back as :class:`Fallback`.
 
-    ``digests`` (one per item, from the search stage) are carried into the plans."""
+    ``digests`` (one per item, from the search stage) are carried into the plans; ``hrefs``
+    is the href policy of their catalog (see :func:`identify`)."""
     out: list[ScenePlan | Fallback] = []
     for k, item in enumerate(items):
         try:
-            out.append(identify(item, digest=digests[k] if digests is not None else ""))
+            digest = digests[k] if digests is not None else ""
+            out.append(identify(item, digest=digest, hrefs=hrefs))
         except ItemError as exc:
             if isinstance(item, Mapping):
                 raw_id, raw_collection = item.get("id"), item.get("collection")
