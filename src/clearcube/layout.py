@@ -70,6 +70,22 @@ class RunLayout:
         """The clear-observation count of one period (``clear_count_2024.tif``)."""
         return self.composites / f"clear_count_{label}.tif"
 
+    def clear_dates(self, label: str) -> Path:
+        """The dates of each pixel's first and last clear observation in one period (days
+        since 1970-01-01; ``clear_dates_2024.tif``)."""
+        return self.composites / f"clear_dates_{label}.tif"
+
+    def source_index(self, label: str) -> Path:
+        """The medoid's source scene per pixel in one period (``source_index_2024.tif``): an
+        index into :attr:`source_table`."""
+        return self.composites / f"source_index_{label}.tif"
+
+    @property
+    def source_table(self) -> Path:
+        """The lookup table of the composites' source indices: index -> scene id, date,
+        sensor (``composites/source_scenes.json``)."""
+        return self.composites / "source_scenes.json"
+
     @property
     def catalog(self) -> Path:
         """The root of the output STAC catalog."""
