@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
+from ._cli_evidence import review_cmd
 from ._cli_output import configure_logging, logging_options, remove_handlers, stdout_reserved
 from .errors import ClearcubeError
 from .scrub import scrub_href, scrub_text, scrub_value
@@ -491,7 +492,16 @@ def _composite(out_dir: str, period: str, method: str, dest: str | None) -> tupl
     cube = xr.open_zarr(Path(out_dir) / "cube.zarr", consolidated=False)
     crs = cube["spatial_ref"].attrs.get("crs_wkt")
     cube = assign_crs(cube, crs)
-    used = cube.isel(time=[i for i, d in enumerate(cube["decision"].values) if d == "used"])
+    from .layout import RunLayout
+    from .review import composite_positions, resolutions
+
+    positions = composite_positions(
+        [str(v) for v in cube["id"].values],
+        [str(v) for v in cube["decision"].values],
+        resolutions(RunLayout(Path(out_dir)).audit),
+        Path(out_dir),
+    )
+    used = cube.isel(time=positions)
     # the store lists variables in no fixed order: put bands in spectral order
     canonical = ("blue", "green", "red", "nir", "nir08", "swir16", "swir22")
     bands = [b for b in canonical if b in used.data_vars]
@@ -509,6 +519,9 @@ def _composite(out_dir: str, period: str, method: str, dest: str | None) -> tupl
             [one["clear_count"]], folder / f"clear_count_{label}.tif", descriptions=["clear_count"]
         )
     return folder, len(comp["period"])
+
+
+cli.add_command(review_cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
