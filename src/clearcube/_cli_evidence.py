@@ -8,7 +8,7 @@ import click
 
 from ._cli_output import logging_options, stdout_reserved
 
-__all__ = ["review_cmd"]
+__all__ = ["bundle_cmd", "review_cmd"]
 
 
 @click.command("review")
@@ -48,3 +48,22 @@ def review_cmd(
     click.echo(
         f"run `clearcube run` with the run's config and --out {out_dir} to apply it", err=True
     )
+
+
+@click.command("bundle")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("zip_path", metavar="OUT.zip", type=click.Path(dir_okay=False))
+@logging_options
+def bundle_cmd(out_dir: str, zip_path: str) -> None:
+    """Zip the verified run in OUT_DIR as an evidence bundle: every file of the run, the
+    installed package versions, a clause map (VM0042 / ISO 14064-2) and a manifest.
+    `clearcube verify OUT.zip` checks it."""
+    import zipfile
+
+    from .products.bundle import write_bundle
+
+    with stdout_reserved():
+        path = write_bundle(out_dir, zip_path)
+        with zipfile.ZipFile(path) as zf:
+            members = len(zf.infolist())
+    click.echo(f"bundle {path}: {members} files, {path.stat().st_size} bytes")

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from ._cli_evidence import review_cmd
+from ._cli_evidence import bundle_cmd, review_cmd
 from ._cli_output import configure_logging, logging_options, remove_handlers, stdout_reserved
 from .errors import ClearcubeError
 from .scrub import scrub_href, scrub_text, scrub_value
@@ -396,7 +396,7 @@ def run_cmd(
 
 
 @cli.command("verify")
-@click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("out_dir", type=click.Path(exists=True))
 @click.option(
     "--public-key",
     type=click.Path(exists=True, dir_okay=False),
@@ -405,9 +405,10 @@ def run_cmd(
     help="The producer's public key (PEM), obtained from them: also check who signed the run.",
 )
 def verify_cmd(out_dir: str, public_key: str | None) -> None:
-    """Re-check a run folder: the audit chain (and its signature, with --public-key), every
-    recorded file, the STAC checksums, no unrecorded files. Exit 1 if anything is wrong, 2 if
-    OUT_DIR is not a run folder."""
+    """Re-check a run folder or an evidence bundle (its zip or extracted folder): the audit
+    chain (and its signature, with --public-key), every recorded file, the STAC checksums, no
+    unrecorded files, a bundle's manifest. Exit 1 if anything is wrong, 2 if OUT_DIR is not a
+    run folder or bundle."""
     from .errors import ConfigError
     from .verification import verify
 
@@ -522,6 +523,7 @@ def _composite(out_dir: str, period: str, method: str, dest: str | None) -> tupl
 
 
 cli.add_command(review_cmd)
+cli.add_command(bundle_cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

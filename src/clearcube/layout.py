@@ -110,6 +110,27 @@ class RunLayout:
         """One source item's snapshot (``source-items/<name>.json``)."""
         return self.source_items / f"{name}.json"
 
+    # an evidence bundle (``clearcube bundle``) holds the run's files and these
+    @property
+    def bundle(self) -> Path:
+        """The bundle's own files (in an extracted evidence bundle only)."""
+        return self.root / "bundle"
+
+    @property
+    def bundle_manifest(self) -> Path:
+        """The bundle's manifest: the run's audit head and the checksum of each bundle file."""
+        return self.bundle / "manifest.json"
+
+    @property
+    def bundle_versions(self) -> Path:
+        """Every installed package's version where the bundle was made."""
+        return self.bundle / "versions.json"
+
+    @property
+    def bundle_clauses(self) -> Path:
+        """Which artefact answers which VM0042 / ISO 14064-2 data-quality requirement."""
+        return self.bundle / "clause-map.md"
+
     def rel(self, path: Path) -> str:
         """``path`` relative to the run folder, with forward slashes (as recorded)."""
         return path.relative_to(self.root).as_posix()
