@@ -178,3 +178,9 @@ def test_a_signed_run_stays_signed(cfg, tmp_path):
     assert done.returncode == 0, done.stderr
     pub = str(keys / "clearcube-signing.pub.pem")
     assert cli("verify", str(out), "--public-key", pub).returncode == 0
+    # and its evidence bundle verifies with the public key, zip and all
+    bundle = tmp_path / "signed.zip"
+    assert cli("bundle", str(out), str(bundle)).returncode == 0
+    done = cli("verify", str(bundle), "--public-key", pub)
+    assert done.returncode == 0, done.stderr
+    assert "origin verified" in done.stdout
