@@ -488,7 +488,7 @@ def _composite(out_dir: str, period: str, method: str, dest: str | None) -> tupl
     from odc.geo.xr import assign_crs
 
     from .compositing import composite
-    from .products.cog import write_cog
+    from .products.composites import write_composite_folder
 
     cube = xr.open_zarr(Path(out_dir) / "cube.zarr", consolidated=False)
     crs = cube["spatial_ref"].attrs.get("crs_wkt")
@@ -508,18 +508,8 @@ def _composite(out_dir: str, period: str, method: str, dest: str | None) -> tupl
     bands = [b for b in canonical if b in used.data_vars]
     comp = composite(used, period=period, method=method, bands=bands).compute()
     folder = Path(dest) if dest else Path(out_dir) / f"composites-{method}-{period}"
-    for label in comp["period"].values:
-        one = assign_crs(comp.sel(period=label), crs)
-        write_cog(
-            [one[b] for b in bands],
-            folder / f"{method}_{label}.tif",
-            nodata=float("nan"),
-            descriptions=bands,
-        )
-        write_cog(
-            [one["clear_count"]], folder / f"clear_count_{label}.tif", descriptions=["clear_count"]
-        )
-    return folder, len(comp["period"])
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder, write_composite_folder(comp, used, folder, method=method, bands=bands)
 
 
 cli.add_command(review_cmd)

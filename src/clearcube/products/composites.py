@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ..compute import Compute
     from .publish import Publisher
 
-__all__ = ["CompositeProduct", "source_table", "write_composites"]
+__all__ = ["CompositeProduct", "source_table", "write_composite_folder", "write_composites"]
 
 
 @dataclass(frozen=True)
@@ -257,3 +257,45 @@ def write_composites(
 
         shutil.rmtree(folder, ignore_errors=True)
     return products
+
+
+def write_composite_folder(
+    comp: xr.Dataset, chosen: xr.Dataset, folder: Path, *, method: str, bands: Sequence[str]
+) -> int:
+    """Write computed composites (``clearcube composite``, outside a run's records) into
+    ``folder`` under the run folder's file names: reflectance, clear count, clear dates, and
+    for a medoid the source index with its table. Returns the number of periods."""
+    from odc.geo.xr import assign_crs
+
+    names = RunLayout(folder)  # the file names only: the files go straight into ``folder``
+    crs = chosen.odc.crs
+    for label in comp["period"].values:
+        one = assign_crs(comp.sel(period=label), crs)
+        name = str(label)
+        write_cog(
+            [one[b] for b in bands],
+            folder / names.composite(method, name).name,
+            nodata=float("nan"),
+            descriptions=list(bands),
+        )
+        write_cog(
+            [one["clear_count"]],
+            folder / names.clear_count(name).name,
+            descriptions=["clear_count"],
+        )
+        write_cog(
+            [one["first_clear"], one["last_clear"]],
+            folder / names.clear_dates(name).name,
+            nodata=NO_DATE,
+            descriptions=["first_clear", "last_clear"],
+        )
+        if "source_index" in one:
+            write_cog(
+                [one["source_index"]],
+                folder / names.source_index(name).name,
+                nodata=-1,
+                descriptions=["source_index"],
+            )
+    if "source_index" in comp:
+        _write_json(folder / names.source_table.name, source_table(chosen))
+    return int(comp.sizes["period"])
