@@ -191,6 +191,7 @@ def resolve(
     from .products._files import sha256_file
     from .products.audit import RESUMED, AuditLog, verify_audit
     from .products.signing import load_signing_key, signing_key_path
+    from .products.tables import read_scenes
     from .verification import verify
 
     layout = RunLayout(Path(out_dir))
@@ -208,8 +209,8 @@ def resolve(
             f"{layout.root} does not verify ({checked.problems[0]}); a review is recorded only "
             "in an intact run folder: run `clearcube verify` on it"
         )
-    scenes = pd.read_csv(layout.scenes, dtype=str, keep_default_na=False)
-    rows = scenes[scenes["id"] == scene_id]
+    scenes = read_scenes(layout.scenes)  # escaped cells restored
+    rows = scenes[scenes["id"].astype(str) == scene_id]
     if rows.empty:
         queued = (
             [str(r["id"]) for _, r in pd.read_json(layout.review, lines=True).iterrows()]
@@ -218,7 +219,7 @@ def resolve(
         )
         hint = f"queued for review: {', '.join(queued[:5])}" if queued else "none is queued"
         raise ConfigError(f"{scene_id}: no such scene in {layout.scenes}; {hint}")
-    row = rows.iloc[0]
+    row = {k: v if isinstance(v, str) else "" for k, v in rows.iloc[0].items()}
     if accept and row["decision"] in _NOT_ACCEPTABLE:
         raise ConfigError(
             f"{scene_id} is {row['decision']} ({row['reason']}): it cannot be used, so it "
