@@ -563,3 +563,34 @@ def test_usgs_landsatlook_more(realdata):
         check_landsat(plan, item)
     crss = sorted(plan_of(i).crs for _, i in items)
     assert crss == ["EPSG:3031", "EPSG:32656"]
+
+
+def test_landsat_qa_radsat_is_planned_where_the_item_has_it(realdata):
+    """Every real USGS C2 L2 item (USGS, Planetary Computer, Earth Search, stactools) carries
+    QA_RADSAT under some key; the plan reads it as a further QA layer of the scene, with the
+    item's own href. The demo's Landsat items have none, and plan none."""
+    seen = 0
+    for path, item in real_items(realdata):
+        (result,) = plan_items([item])
+        if not isinstance(result, ScenePlan) or result.sensor != "landsat":
+            continue
+        keys = [k for k in item["assets"] if k.lower().split(".")[0] == "qa_radsat"]
+        assert len(keys) == 1, path
+        (aux,) = result.aux_qa
+        assert (aux.asset, aux.encoding, aux.dtype) == (keys[0], "landsat-qa-radsat", "uint16")
+        assert aux.href == item["assets"][keys[0]]["href"]
+        seen += 1
+    assert seen >= 50
+    from clearcube.resources import demo_catalog_path
+
+    demo = json.loads(
+        (
+            demo_catalog_path().parent
+            / "landsat-c2-l2"
+            / "LC08_L2SP_226062_20210819_02_T1"
+            / "LC08_L2SP_226062_20210819_02_T1.json"
+        ).read_text()
+    )
+    (result,) = plan_items([demo])
+    assert result.sensor == "landsat"
+    assert result.aux_qa == ()

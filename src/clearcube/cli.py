@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
+from ._cli_evidence import bundle_cmd, review_cmd
 from ._cli_output import configure_logging, logging_options, remove_handlers, stdout_reserved
 from .errors import ClearcubeError
 from .scrub import scrub_href, scrub_text, scrub_value
@@ -415,7 +416,7 @@ def run_cmd(
 
 
 @cli.command("verify")
-@click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("out_dir", type=click.Path(exists=True))
 @click.option(
     "--public-key",
     type=click.Path(exists=True, dir_okay=False),
@@ -424,9 +425,10 @@ def run_cmd(
     help="The producer's public key (PEM), obtained from them: also check who signed the run.",
 )
 def verify_cmd(out_dir: str, public_key: str | None) -> None:
-    """Re-check a run folder: the audit chain (and its signature, with --public-key), every
-    recorded file, the STAC checksums, no unrecorded files. Exit 1 if anything is wrong, 2 if
-    OUT_DIR is not a run folder."""
+    """Re-check a run folder or an evidence bundle (its zip or extracted folder): the audit
+    chain (and its signature, with --public-key), every recorded file, the STAC checksums, no
+    unrecorded files, a bundle's manifest. Exit 1 if anything is wrong, 2 if OUT_DIR is not a
+    run folder or bundle."""
     from .errors import ConfigError
     from .verification import verify
 
@@ -506,29 +508,32 @@ def _composite(out_dir: str, period: str, method: str, dest: str | None) -> tupl
     from odc.geo.xr import assign_crs
 
     from .compositing import composite
-    from .products.cog import write_cog
+    from .products.composites import write_composite_folder
 
     cube = xr.open_zarr(Path(out_dir) / "cube.zarr", consolidated=False)
     crs = cube["spatial_ref"].attrs.get("crs_wkt")
     cube = assign_crs(cube, crs)
-    used = cube.isel(time=[i for i, d in enumerate(cube["decision"].values) if d == "used"])
+    from .layout import RunLayout
+    from .review import composite_positions, resolutions
+
+    positions = composite_positions(
+        [str(v) for v in cube["id"].values],
+        [str(v) for v in cube["decision"].values],
+        resolutions(RunLayout(Path(out_dir)).audit),
+        Path(out_dir),
+    )
+    used = cube.isel(time=positions)
     # the store lists variables in no fixed order: put bands in spectral order
     canonical = ("blue", "green", "red", "nir", "nir08", "swir16", "swir22")
     bands = [b for b in canonical if b in used.data_vars]
     comp = composite(used, period=period, method=method, bands=bands).compute()
     folder = Path(dest) if dest else Path(out_dir) / f"composites-{method}-{period}"
-    for label in comp["period"].values:
-        one = assign_crs(comp.sel(period=label), crs)
-        write_cog(
-            [one[b] for b in bands],
-            folder / f"{method}_{label}.tif",
-            nodata=float("nan"),
-            descriptions=bands,
-        )
-        write_cog(
-            [one["clear_count"]], folder / f"clear_count_{label}.tif", descriptions=["clear_count"]
-        )
-    return folder, len(comp["period"])
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder, write_composite_folder(comp, used, folder, method=method, bands=bands)
+
+
+cli.add_command(review_cmd)
+cli.add_command(bundle_cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

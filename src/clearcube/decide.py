@@ -19,6 +19,10 @@ Decisions, in the order the rules are tried:
   unapplied offset, haze the mask kept; or whose median NDVI of kept pixels jumps away from
   both its series neighbours (one date out of line: cloud or haze the mask kept).
 - ``used``: everything else.
+
+Then a person's review resolutions (``clearcube review``, :mod:`clearcube.review`) are applied:
+an accepted scene is ``used``, a rejected one ``rejected``, each naming the reason and the
+decision it replaced; a fallback is never made ``used``.
 """
 
 from __future__ import annotations
@@ -32,11 +36,12 @@ from .checks import Spectra, verdicts
 from .config import MaskConfig
 from .engines import ReadFailure
 from .plan import Planned, Slice
+from .review import Resolution, apply_resolution
 from .screen import Screened, ScreenedSlice
 
 __all__ = ["DECISIONS", "Decision", "Decisions", "decide"]
 
-DECISIONS = ("used", "over_threshold", "review", "fallback", "no_valid_data")
+DECISIONS = ("used", "over_threshold", "review", "fallback", "no_valid_data", "rejected")
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,7 @@ def decide(
     *,
     read_failures: Mapping[str, Sequence[ReadFailure]] | None = None,
     spectra: Mapping[str, Spectra] | None = None,
+    resolutions: Mapping[str, Resolution] | None = None,
 ) -> Decisions:
     """Route every slice of ``planned`` and every plan-stage fallback.
 
@@ -147,6 +153,9 @@ def decide(
     spectra
         The science checks' statistics of the slices read (read stage), by slice id: a used
         slice whose reflectance is implausible goes to review.
+    resolutions
+        A person's review resolutions, by scene id (:func:`clearcube.review.resolutions`),
+        applied last.
     """
     policy = config.fallback
     queue_fallbacks = policy == "review"
@@ -172,6 +181,8 @@ def decide(
         out = [
             Decision(d.id, "review", jumps[d.id], queued=True) if d.id in jumps else d for d in out
         ]
+    resolved = resolutions or {}
+    out = [apply_resolution(d, resolved.get(d.id)) for d in out]
     items = tuple(
         Decision(fb.id, "no_valid_data", fb.reason)
         if fb.kind == "outside"

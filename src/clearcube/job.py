@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from .products.writers import Written
     from .products.zarr import CubeStore
     from .read import ReadResult
+    from .review import Resolution
     from .screen import Screened
 
 __all__ = ["Job", "RunResult", "run", "started"]
@@ -205,6 +206,7 @@ def _opened(
     from .products.audit import INPUTS_CHANGED, AuditLog, latest_data, verify_audit
     from .products.publish import Publisher, recorded_products
     from .products.tables import read_scenes
+    from .review import has_pending, resolutions
     from .verification import verify
 
     cfg = config
@@ -220,11 +222,13 @@ def _opened(
     found = find(cfg.search)
     changes = _input_changes(earlier, found.inputs())
     retry: list[str] = []
+    resolving = False  # review resolutions recorded since the last attempt
     intact = layout.audit.exists() and verify(layout.root).intact
     if intact:
         previous = read_scenes(layout.scenes)
         retry = _unreadable(previous)
-        if not retry and not changes:
+        resolving = has_pending(layout.audit)
+        if not retry and not changes and not resolving:
             yield Job(
                 cfg,
                 layout,
@@ -244,19 +248,35 @@ def _opened(
             _describe(changes),
         )
     recorded = recorded_products(layout.audit)
+    resolved = resolutions(layout.audit)
     compute = Compute(
         scheduler=scheduler, progress=progress, threads=io_threads(cfg.search.is_remote)
     )
-    reopen = intact and bool(retry or changes)
+    reopen = intact and bool(retry or changes or resolving)
     with AuditLog(layout.audit, reopen=reopen, signer=signer) as audit, compute.session():
         publisher = Publisher(layout, audit, recorded)
-        if recorded or retry:
-            audit.append("resumed", {"products_recorded": sorted(recorded), "retrying": retry})
+        if recorded or retry or resolving:
+            audit.append(
+                "resumed",
+                {
+                    "products_recorded": sorted(recorded),
+                    "retrying": retry,
+                    "review_resolutions": sorted(resolved),
+                },
+            )
         if changes:
             audit.append(INPUTS_CHANGED, changes)
         audit.append("config", {"digest": digest, "config": cfg.record()})
         audit.append("software", _versions())
-        job = Job(cfg, layout, audit=audit, publisher=publisher, compute=compute, found=found)
+        job = Job(
+            cfg,
+            layout,
+            audit=audit,
+            publisher=publisher,
+            compute=compute,
+            found=found,
+            resolutions=resolved,
+        )
         try:
             yield job
         finally:
@@ -279,6 +299,9 @@ class Job:
         The finished run the folder already holds (no stage to run), else None.
     store
         The cube store, from the screen stage on.
+    resolutions
+        A person's review resolutions recorded in the folder's trail (``clearcube review``),
+        by scene id: the decide stage applies them.
     """
 
     def __init__(
@@ -291,7 +314,9 @@ class Job:
         compute: Compute | None = None,
         reused: RunResult | None = None,
         found: Found | None = None,
+        resolutions: Mapping[str, Resolution] | None = None,
     ) -> None:
+        self.resolutions = dict(resolutions or {})
         self.config = config
         self._found = found
         self.layout = layout
@@ -381,7 +406,7 @@ class Job:
         """The decide stage: used, excluded, review and fallback scenes, with reasons."""
         from .decide import decide
 
-        return decide(planned, screened, self.config.mask)
+        return decide(planned, screened, self.config.mask, resolutions=self.resolutions)
 
     def read(
         self, planned: Planned, screened: Screened, decisions: Decisions
@@ -408,7 +433,12 @@ class Job:
         )
         first = decisions.used
         after = decide(
-            planned, screened, self.config.mask, read_failures=got.failures, spectra=got.spectra
+            planned,
+            screened,
+            self.config.mask,
+            read_failures=got.failures,
+            spectra=got.spectra,
+            resolutions=self.resolutions,
         )
         self.store.blank(sorted(set(first) - set(after.used)), ld.bands)
         return got, after

@@ -70,6 +70,22 @@ class RunLayout:
         """The clear-observation count of one period (``clear_count_2024.tif``)."""
         return self.composites / f"clear_count_{label}.tif"
 
+    def clear_dates(self, label: str) -> Path:
+        """The dates of each pixel's first and last clear observation in one period (days
+        since 1970-01-01; ``clear_dates_2024.tif``)."""
+        return self.composites / f"clear_dates_{label}.tif"
+
+    def source_index(self, label: str) -> Path:
+        """The medoid's source scene per pixel in one period (``source_index_2024.tif``): an
+        index into :attr:`source_table`."""
+        return self.composites / f"source_index_{label}.tif"
+
+    @property
+    def source_table(self) -> Path:
+        """The lookup table of the composites' source indices: index -> scene id, date,
+        sensor (``composites/source_scenes.json``)."""
+        return self.composites / "source_scenes.json"
+
     @property
     def catalog(self) -> Path:
         """The root of the output STAC catalog."""
@@ -93,6 +109,27 @@ class RunLayout:
     def source_item(self, name: str) -> Path:
         """One source item's snapshot (``source-items/<name>.json``)."""
         return self.source_items / f"{name}.json"
+
+    # an evidence bundle (``clearcube bundle``) holds the run's files and these
+    @property
+    def bundle(self) -> Path:
+        """The bundle's own files (in an extracted evidence bundle only)."""
+        return self.root / "bundle"
+
+    @property
+    def bundle_manifest(self) -> Path:
+        """The bundle's manifest: the run's audit head and the checksum of each bundle file."""
+        return self.bundle / "manifest.json"
+
+    @property
+    def bundle_versions(self) -> Path:
+        """Every installed package's version where the bundle was made."""
+        return self.bundle / "versions.json"
+
+    @property
+    def bundle_clauses(self) -> Path:
+        """Which artefact answers which VM0042 / ISO 14064-2 data-quality requirement."""
+        return self.bundle / "clause-map.md"
 
     def rel(self, path: Path) -> str:
         """``path`` relative to the run folder, with forward slashes (as recorded)."""

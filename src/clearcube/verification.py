@@ -12,6 +12,11 @@ What is checked:
   none; none is followed or read).
 
 Without a public key this shows that the folder is as its trail says, not who wrote the trail.
+
+An evidence bundle (:mod:`.products.bundle`) is verified the same way, as its zip (extracted
+into a temporary folder, members that would leave it or are links refused) or extracted: its
+run files as above, its own files (``bundle/``) against its manifest, the manifest against the
+trail's head.
 """
 
 from __future__ import annotations
@@ -61,6 +66,9 @@ class VerifyResult:
         The signature was verified with the given public key: the trail comes from its holder.
     notes
         Facts that are no problem but worth knowing (an earlier attempt signed by another key).
+    bundle
+        The folder (or zip) is an evidence bundle: its own files were checked against its
+        manifest.
     """
 
     ok: bool
@@ -72,6 +80,7 @@ class VerifyResult:
     signer: str | None = None
     origin_checked: bool = False
     notes: list[str] = field(default_factory=list)
+    bundle: bool = False
 
     @property
     def intact(self) -> bool:
@@ -99,6 +108,8 @@ class VerifyResult:
                 "integrity only, origin not checked: the trail is not signed, so anyone could "
                 "have rewritten the folder and recomputed every checksum and hash"
             )
+        if self.bundle:
+            lines.append("evidence bundle: its versions and clause map match its manifest")
         return lines + self.notes
 
 
@@ -111,7 +122,7 @@ def verify(
     Parameters
     ----------
     out_dir
-        The run folder.
+        The run folder, or an evidence bundle (its zip or extracted folder).
     public_key
         The producer's public key (a PEM file, from :func:`.products.signing.new_key_pair`),
         obtained out of band. Without it, only integrity is checked, not origin.
@@ -123,8 +134,11 @@ def verify(
         ``public_key`` is not a readable Ed25519 public key.
     """
     from .products.audit import verify_audit
+    from .products.bundle import bundle_problems
     from .products.signing import PublicKey, load_public_key
 
+    if Path(out_dir).is_file():
+        return _verify_zip(Path(out_dir), public_key)
     layout = RunLayout(Path(out_dir))
     _require_run(layout)
     key = (
@@ -151,7 +165,14 @@ def verify(
     for item in sorted(layout.stac.glob("*.json")) if layout.stac.is_dir() else []:
         rel = layout.rel(item)
         check.stac_item(item, recorded[rel][1] if rel in recorded else "no record")
-    check.folder({trail, *recorded})
+    bundled: set[str] = set()
+    is_bundle = layout.bundle_manifest.is_file() and not check.blocked(
+        layout.rel(layout.bundle_manifest)
+    )
+    if is_bundle:
+        problems, bundled = bundle_problems(layout, chain.head if chain is not None else None)
+        check.problems += problems
+    check.folder({trail, *recorded, *bundled})
     return VerifyResult(
         ok=not check.problems,
         problems=check.problems,
@@ -162,7 +183,40 @@ def verify(
         signer=chain.signer if chain is not None else None,
         origin_checked=bool(chain and chain.ok and chain.origin_checked),
         notes=chain.notes if chain is not None else [],
+        bundle=is_bundle,
     )
+
+
+def _verify_zip(path: Path, public_key: str | Path | PublicKey | None) -> VerifyResult:
+    """Verify an evidence bundle's zip: extracted into a temporary folder, then checked as
+    its extracted folder."""
+    import zipfile
+
+    from .products.bundle import extract_bundle, temporary_folder
+
+    if not zipfile.is_zipfile(path):
+        raise ConfigError(
+            f"not a run folder or bundle: {path} is a file but not a zip; give the folder "
+            "`clearcube run` wrote or the zip `clearcube bundle` wrote"
+        )
+    with temporary_folder() as tmp:
+        try:
+            refused = extract_bundle(path, Path(tmp))
+        except (zipfile.BadZipFile, OSError) as exc:
+            return VerifyResult(False, [f"{path.name}: cannot be read as a zip ({exc})"], 0)
+        try:
+            result = verify(tmp, public_key=public_key)
+        except ConfigError:
+            raise ConfigError(
+                f"not a bundle: {path} holds no run.json and no audit.jsonl; give the zip "
+                "`clearcube bundle` wrote"
+            ) from None
+    result.problems[:0] = refused
+    result.ok = result.ok and not refused
+    if not result.bundle:
+        result.problems.append(f"{path.name}: no bundle/manifest.json (not a clearcube bundle)")
+        result.ok = False
+    return result
 
 
 def _require_run(layout: RunLayout) -> None:

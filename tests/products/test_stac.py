@@ -278,7 +278,7 @@ def test_cog_assets_declare_grid_and_raster_bands_as_the_files_do(demo_run):
                 assert bands[0]["nodata"] == "nan"
                 assert [b["name"] for b in asset["eo:bands"]] == ["red", "nir"]
             checked += 1
-    assert checked == 8
+    assert checked == 12  # 4 periods: reflectance, clear count, clear dates
 
 
 def test_every_asset_has_its_checksum_but_the_unfinished_audit(demo_run):

@@ -219,13 +219,16 @@ def test_composite_cogs_name_their_period_scenes_and_config(runs):
             assert src.offsets == (0.0,) * src.count
             if path.stem.startswith("clear_count"):
                 assert src.nodatavals == (None,)
+            elif path.stem.startswith("clear_dates"):
+                assert src.descriptions == ("first_clear", "last_clear")
+                assert src.nodatavals == (-1.0, -1.0)
             else:
                 assert src.descriptions == BANDS
                 assert all(math.isnan(v) for v in src.nodatavals)
         item = json.loads((out / "stac" / f"composite-{year}.json").read_text())
         assert item["properties"]["clearcube:scenes"] == len(used)
         checked += 1
-    assert checked == 8
+    assert checked == 12  # 4 years: reflectance, clear count, clear dates
 
 
 def test_scenes_csv_carries_the_science_checks(runs):

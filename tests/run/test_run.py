@@ -170,6 +170,16 @@ def test_composite_command_medoid(finished, tmp_path):
     ok = np.isfinite(medoid[0])
     match = (np.isclose(red, medoid[0]) & np.isclose(nir, medoid[1])).any(axis=0)
     assert match[ok].all()
+    # and its provenance names which: the source index through its table
+    table = json.loads((dest / "source_scenes.json").read_text())
+    assert [row["id"] for row in table] == [str(ds["id"].values[i]) for i in used]
+    with rasterio.open(dest / "source_index_all.tif") as src:
+        index = src.read(1)
+    assert ((index >= 0) == ok).all()
+    yy, xx = np.nonzero(ok)
+    np.testing.assert_array_equal(medoid[0][yy, xx], red[index[yy, xx], yy, xx])
+    with rasterio.open(dest / "clear_dates_all.tif") as src:
+        assert src.descriptions == ("first_clear", "last_clear")
 
 
 @pytest.mark.integration  # a dask LocalCluster

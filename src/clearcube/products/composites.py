@@ -4,6 +4,11 @@ by reading COGs again), written as COGs in parallel.
 Each COG names what it is in its tags: the period and its bounds, the method, the scenes that
 went into it (``CLEARCUBE_SCENES``, a JSON list of ids) and how many, the run config's digest
 and the software; each band its name, scale, offset and nodata.
+
+Per-pixel provenance, from the same pass: every period has a clear-count COG and a clear-dates
+COG (the first and last clear observation's date, days since 1970-01-01, -1 where none); a
+medoid composite also a source-index COG whose values index the run's source table
+(``composites/source_scenes.json``: index -> scene id, date, sensor; -1 where no scene).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
+from ..compositing import NO_DATE
 from ..layout import RunLayout
 from ._files import temp_folder
 from .cog import write_cog
@@ -25,7 +31,7 @@ if TYPE_CHECKING:
     from ..compute import Compute
     from .publish import Publisher
 
-__all__ = ["CompositeProduct", "write_composites"]
+__all__ = ["CompositeProduct", "source_table", "write_composite_folder", "write_composites"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class CompositeProduct:
     label
         The period (``2024``, ``2024-07``, ``2024Q3``, ``all``).
     reflectance, clear_count
-        The two COGs.
+        The reflectance and clear-count COGs.
     scenes
         Ids of the scenes that went into it.
     times
@@ -45,6 +51,14 @@ class CompositeProduct:
     start, end
         The period's first and last second (UTC, ISO 8601 with ``Z``); for ``all``, the first
         and last acquisition.
+    clear_dates
+        The COG of each pixel's first and last clear-observation date (int32 days since
+        1970-01-01, nodata -1).
+    source_index
+        For a medoid: the COG of each pixel's source scene, an index into ``source_table``
+        (int16, nodata -1).
+    source_table
+        The run's table of source indices (JSON), for a medoid.
     """
 
     label: str
@@ -54,6 +68,9 @@ class CompositeProduct:
     times: tuple[str, ...]
     start: str = ""
     end: str = ""
+    clear_dates: Path | None = None
+    source_index: Path | None = None
+    source_table: Path | None = None
 
 
 _FREQ = {"yearly": "Y", "quarterly": "Q", "monthly": "M"}
@@ -86,6 +103,32 @@ def _tags(product: CompositeProduct, method: str, config_digest: str) -> dict[st
         "CLEARCUBE_CONFIG_DIGEST": config_digest,
         "CLEARCUBE_SOFTWARE": f"clearcube {__version__}",
     }
+
+
+def source_table(chosen: xr.Dataset) -> list[dict[str, Any]]:
+    """The medoid's lookup table: one row per scene of ``chosen`` (the used scenes, in cube
+    order), its position as ``index`` (the value of the source-index COGs)."""
+    import pandas as pd
+
+    rows = []
+    for k in range(chosen.sizes["time"]):
+        scene = chosen.isel(time=k)
+        row: dict[str, Any] = {
+            "index": k,
+            "id": str(scene["id"].values),
+            "datetime": pd.Timestamp(scene["time"].values).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "date": pd.Timestamp(scene["time"].values).strftime("%Y-%m-%d"),
+        }
+        for name in ("sensor", "platform", "collection"):
+            if name in scene.coords:
+                row[name] = str(scene[name].values)
+        rows.append(row)
+    return rows
+
+
+def _write_json(path: Path, obj: Any) -> Path:
+    path.write_text(json.dumps(obj, indent=1) + "\n")
+    return path
 
 
 def write_composites(
@@ -121,6 +164,10 @@ def write_composites(
     times = [str(v)[:19] for v in chosen["time"].values]
     jobs: list[tuple[Path, Any]] = []
     products = []
+    medoid = "source_index" in comp
+    if medoid:
+        table = source_table(chosen)
+        publisher.publish(layout.source_table, lambda p: _write_json(p, table))
     for label in comp["period"].values:
         one = comp.sel(period=label)
         refl = layout.composite(method, str(label))
@@ -136,6 +183,9 @@ def write_composites(
             member_times,
             start,
             end,
+            clear_dates=layout.clear_dates(str(label)),
+            source_index=layout.source_index(str(label)) if medoid else None,
+            source_table=layout.source_table if medoid else None,
         )
         products.append(product)
         tags = _tags(product, method, config_digest)
@@ -164,6 +214,36 @@ def write_composites(
                 ),
             )
         )
+        jobs.append(
+            (
+                layout.clear_dates(str(label)),
+                lambda p, one=one, tags=tags: write_cog(
+                    [one["first_clear"], one["last_clear"]],
+                    p,
+                    nodata=NO_DATE,
+                    descriptions=["first_clear", "last_clear"],
+                    tags=tags,
+                    band_tags=[
+                        {"CLEARCUBE_BAND": b, "UNITS": "days since 1970-01-01"}
+                        for b in ("first_clear", "last_clear")
+                    ],
+                ),
+            )
+        )
+        if product.source_index is not None:
+            jobs.append(
+                (
+                    product.source_index,
+                    lambda p, one=one, tags=tags: write_cog(
+                        [one["source_index"]],
+                        p,
+                        nodata=-1,
+                        descriptions=["source_index"],
+                        tags={**tags, "CLEARCUBE_SOURCE_TABLE": layout.source_table.name},
+                        band_tags=[{"CLEARCUBE_BAND": "source_index"}],
+                    ),
+                )
+            )
     # GDAL compresses outside the GIL: the files are written in parallel, then published
     folder = temp_folder(layout.rel(layout.composites), layout.root)
     try:
@@ -177,3 +257,45 @@ def write_composites(
 
         shutil.rmtree(folder, ignore_errors=True)
     return products
+
+
+def write_composite_folder(
+    comp: xr.Dataset, chosen: xr.Dataset, folder: Path, *, method: str, bands: Sequence[str]
+) -> int:
+    """Write computed composites (``clearcube composite``, outside a run's records) into
+    ``folder`` under the run folder's file names: reflectance, clear count, clear dates, and
+    for a medoid the source index with its table. Returns the number of periods."""
+    from odc.geo.xr import assign_crs
+
+    names = RunLayout(folder)  # the file names only: the files go straight into ``folder``
+    crs = chosen.odc.crs
+    for label in comp["period"].values:
+        one = assign_crs(comp.sel(period=label), crs)
+        name = str(label)
+        write_cog(
+            [one[b] for b in bands],
+            folder / names.composite(method, name).name,
+            nodata=float("nan"),
+            descriptions=list(bands),
+        )
+        write_cog(
+            [one["clear_count"]],
+            folder / names.clear_count(name).name,
+            descriptions=["clear_count"],
+        )
+        write_cog(
+            [one["first_clear"], one["last_clear"]],
+            folder / names.clear_dates(name).name,
+            nodata=NO_DATE,
+            descriptions=["first_clear", "last_clear"],
+        )
+        if "source_index" in one:
+            write_cog(
+                [one["source_index"]],
+                folder / names.source_index(name).name,
+                nodata=-1,
+                descriptions=["source_index"],
+            )
+    if "source_index" in comp:
+        _write_json(folder / names.source_table.name, source_table(chosen))
+    return int(comp.sizes["period"])

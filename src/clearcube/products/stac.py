@@ -6,7 +6,8 @@ Items (STAC 1.1, under ``stac/``):
   config, the report), the evidence of every scene and plan-stage fallback, and a
   ``derived_from`` link to every source item;
 - ``masked-cube``: the Zarr cube on the output grid, the evidence of its slices;
-- ``composite-<period>``: the period's reflectance and clear-count COGs (``proj:`` grid and
+- ``composite-<period>``: the period's reflectance, clear-count and clear-dates COGs (for a
+  medoid also the source-index COG and its lookup table; ``proj:`` grid and
   ``raster:bands`` read from the files, ``eo:bands``), ``datetime: null`` with the period's
   own start and end, the count and the evidence of the scenes that went into it, and
   ``derived_from`` links to those scenes only.
@@ -374,6 +375,36 @@ def _items(layout: RunLayout, outcome: Outcome, written: Written) -> list[dict[s
         reflectance.update(_raster_fields(c.reflectance), **{"eo:bands": _eo_bands(bands)})
         count = _asset(layout, c.clear_count, COG, ["data"], "clear observations per pixel")
         count.update(_raster_fields(c.clear_count))
+        assets = {"reflectance": reflectance, "clear_count": count}
+        if c.clear_dates is not None:
+            assets["clear_dates"] = _asset(
+                layout,
+                c.clear_dates,
+                COG,
+                ["data", "metadata"],
+                "first and last clear-observation date per pixel",
+                description="band 1 first_clear, band 2 last_clear: days since 1970-01-01 "
+                "(int32), -1 where the pixel has no clear observation",
+            ) | _raster_fields(c.clear_dates)
+        if c.source_index is not None:
+            assets["source_index"] = _asset(
+                layout,
+                c.source_index,
+                COG,
+                ["data", "metadata"],
+                "source scene of each medoid pixel",
+                description="index into the source_table asset (-1: no clear observation)",
+            ) | _raster_fields(c.source_index)
+        if c.source_table is not None:
+            assets["source_table"] = _asset(
+                layout,
+                c.source_table,
+                "application/json",
+                ["metadata"],
+                "source scenes of the source_index values",
+                description="a JSON list of {index, id, datetime, date, sensor, platform, "
+                "collection}, one per used scene",
+            )
         out.append(
             item(
                 f"composite-{c.label}",
@@ -385,7 +416,7 @@ def _items(layout: RunLayout, outcome: Outcome, written: Written) -> list[dict[s
                     "clearcube:scenes": len(c.scenes),
                     "clearcube:evidence": _records(frame, rows, bands),
                 },
-                {"reflectance": reflectance, "clear_count": count},
+                assets,
                 _derived_from(sources.get((m.id, m.collection)) for m in members),
             )
         )

@@ -31,7 +31,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Written", "write_products"]
 
-_RECORD_KINDS = {"used": "scene_used", "review": "scene_review", "fallback": "scene_fallback"}
+_RECORD_KINDS = {
+    "used": "scene_used",
+    "review": "scene_review",
+    "fallback": "scene_fallback",
+    "rejected": "scene_rejected",
+}
 
 
 @dataclass(frozen=True, eq=False)
