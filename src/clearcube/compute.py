@@ -9,14 +9,16 @@ took 2.45 s).
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import os
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Compute", "blocks_of", "gc_paused", "io_threads"]
+__all__ = ["Compute", "blocks_of", "gc_paused", "io_threads", "memory_returned"]
 
 #: Threads per core for sources read over the network.
 REMOTE_THREADS_PER_CORE = 4
@@ -39,6 +41,55 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+#: How often a threaded compute hands freed memory back to the operating system.
+TRIM_INTERVAL_S = 0.25
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, or None (another C library, another system)."""
+    import ctypes
+    import ctypes.util
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+@contextlib.contextmanager
+def memory_returned(interval_s: float = TRIM_INTERVAL_S) -> Iterator[None]:
+    """While the block runs, and once after it, return the memory freed by the tasks to the
+    operating system (glibc's ``malloc_trim``; nothing elsewhere).
+
+    The threads of a compute allocate and free chunk-sized arrays in glibc's per-thread
+    arenas, which keep what is freed: the resident set then grows with the run rather than
+    with what is alive (measured on benchmarks/e2e.py: a peak of 1,423 MB, 905 MB with a trim
+    every 0.25 s, for 0.25 s of trimming in all; dask.distributed's workers trim for the same
+    reason).
+    """
+    trim = _malloc_trim()
+    if trim is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval_s):
+            trim(0)
+
+    thread = threading.Thread(target=loop, name="clearcube-trim", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        trim(0)
 
 
 def io_threads(remote: bool) -> int:
@@ -131,6 +182,7 @@ class Compute:
 
                     self._header(stage)
                     stack.enter_context(ProgressBar(out=sys.stderr))
+                stack.enter_context(memory_returned())
                 results = dask.threaded.get(
                     graph, keys, num_workers=self.threads or io_threads(False)
                 )

@@ -12,6 +12,7 @@ import pytest
 import rasterio
 import xarray as xr
 
+from clearcube.compositing import NO_DATE
 from clearcube.job import run
 from clearcube.resources import config_path
 from clearcube.runconfig import load_run_config
@@ -63,15 +64,15 @@ def test_clear_count_and_dates_are_those_of_the_clear_observations(median_run):
         sel = np.flatnonzero(times.year == year)
         dates, nodata, tags = _read(median_run / "composites" / f"clear_dates_{year}.tif")
         count, _, _ = _read(median_run / "composites" / f"clear_count_{year}.tif")
-        assert nodata == (-1.0, -1.0)
+        assert nodata == (NO_DATE, NO_DATE)
         assert tags["CLEARCUBE_PERIOD"] == str(year)
         # brute force: every pixel on its own
         for yy, xx in _pixels(clear.shape[1:]):
             seen = [int(days[k]) for k in sel if clear[k, yy, xx]]
-            want = (min(seen), max(seen)) if seen else (-1, -1)
+            want = (min(seen), max(seen)) if seen else (NO_DATE, NO_DATE)
             assert (dates[0, yy, xx], dates[1, yy, xx]) == want, (year, yy, xx)
         np.testing.assert_array_equal(count[0], clear[sel].sum(axis=0))
-        assert ((dates[0] == -1) == (count[0] == 0)).all()
+        assert ((dates[0] == NO_DATE) == (count[0] == 0)).all()
         checked += 1
         spans += int((dates[0] < dates[1]).sum())
     assert checked == 4
@@ -137,7 +138,7 @@ def test_provenance_assets_are_in_the_stac_and_the_run_verifies(medoid_run, medi
     assert assets["source_table"]["href"] == "../composites/source_scenes.json"
     assert assets["source_index"]["raster:bands"][0]["nodata"] == -1
     assert assets["source_index"]["raster:bands"][0]["data_type"] == "int16"
-    assert [b["data_type"] for b in assets["clear_dates"]["raster:bands"]] == ["int32"] * 2
+    assert [b["data_type"] for b in assets["clear_dates"]["raster:bands"]] == ["uint16"] * 2
     median = json.loads((median_run / "stac" / "composite-2024.json").read_text())
     assert "clear_dates" in median["assets"]
     assert "source_index" not in median["assets"]

@@ -21,6 +21,7 @@ import xarray as xr
 import clearcube as cc
 from clearcube import Flag
 from clearcube.catalog import find
+from clearcube.compositing import NO_DATE
 from clearcube.job import run
 from clearcube.resources import config_path
 from clearcube.runconfig import load_run_config
@@ -221,7 +222,7 @@ def test_composite_cogs_name_their_period_scenes_and_config(runs):
                 assert src.nodatavals == (None,)
             elif path.stem.startswith("clear_dates"):
                 assert src.descriptions == ("first_clear", "last_clear")
-                assert src.nodatavals == (-1.0, -1.0)
+                assert src.nodatavals == (NO_DATE, NO_DATE)
             else:
                 assert src.descriptions == BANDS
                 assert all(math.isnan(v) for v in src.nodatavals)

@@ -6,7 +6,7 @@ went into it (``CLEARCUBE_SCENES``, a JSON list of ids) and how many, the run co
 and the software; each band its name, scale, offset and nodata.
 
 Per-pixel provenance, from the same pass: every period has a clear-count COG and a clear-dates
-COG (the first and last clear observation's date, days since 1970-01-01, -1 where none); a
+COG (the first and last clear observation's date, uint16 days since 1970-01-01, 65535 where none); a
 medoid composite also a source-index COG whose values index the run's source table
 (``composites/source_scenes.json``: index -> scene id, date, sensor; -1 where no scene).
 """
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import xarray as xr
 
 from ..compositing import NO_DATE
+from ..compute import memory_returned
 from ..layout import RunLayout
 from ._files import temp_folder
 from .cog import write_cog
@@ -248,7 +249,10 @@ def write_composites(
     folder = temp_folder(layout.rel(layout.composites), layout.root)
     try:
         built = {path: folder / path.name for path, _ in jobs}
-        with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), 4))) as pool:
+        with (
+            memory_returned(),
+            ThreadPoolExecutor(max_workers=max(1, min(len(jobs), 4))) as pool,
+        ):
             list(pool.map(lambda job: job[1](built[job[0]]), jobs))
         for path, _ in jobs:
             publisher.publish(path, built[path].replace)

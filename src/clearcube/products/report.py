@@ -449,10 +449,10 @@ def _scenes_table(scenes: pd.DataFrame) -> str:
     return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
 
 
-def write_report(path: Path, outcome: Outcome, written: Written, cube: xr.Dataset) -> Path:
-    """Write ``report.html`` for a run's stage outputs and products."""
+def report_sections(outcome: Outcome, scenes: pd.DataFrame, bands: Sequence[str]) -> list[str]:
+    """The report's panels that need no product file (map, series, histograms, checks): the
+    products stage draws them while the composites are written."""
     config = outcome.config
-    scenes = written.scenes
     threshold = config.mask.cloud_threshold
     rows = _with_series(scenes[scenes["decision"] != "fallback"])
     colours = _colours(list(dict.fromkeys(rows["series"])))
@@ -479,7 +479,7 @@ def write_report(path: Path, outcome: Outcome, written: Written, cube: xr.Datase
     )
     checks = _checks_figure(rows, spectra, colours)
     checks_body = (_figure_html(PANELS["checks"], checks) if checks else "") + _checks_table(
-        rows, written.bands
+        rows, bands
     )
     mask = config.mask
     sections.append(
@@ -491,8 +491,27 @@ def write_report(path: Path, outcome: Outcome, written: Written, cube: xr.Datase
             f"{100 * mask.max_bright_share:g} %, red 1st percentile at most {mask.dark_floor:g}, "
             f"hazy (HOT > 0, with blue) at most {100 * mask.max_haze_share:g} %, NDVI jump "
             f"from both series neighbours at most {mask.max_ndvi_jump:g}. "
-            + ("" if "blue" in written.bands else "Blue not loaded: no EVI and no haze test."),
+            + ("" if "blue" in bands else "Blue not loaded: no EVI and no haze test."),
         )
+    )
+    return sections
+
+
+def write_report(
+    path: Path,
+    outcome: Outcome,
+    written: Written,
+    cube: xr.Dataset,
+    sections: Sequence[str] | None = None,
+) -> Path:
+    """Write ``report.html`` for a run's stage outputs and products (``sections``: the
+    panels :func:`report_sections` drew already)."""
+    config = outcome.config
+    scenes = written.scenes
+    threshold = config.mask.cloud_threshold
+    mask = config.mask
+    sections = list(
+        sections if sections is not None else report_sections(outcome, scenes, written.bands)
     )
     ordered = sorted(written.composites, key=lambda c: c.label)
     if ordered:

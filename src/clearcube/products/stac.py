@@ -384,7 +384,7 @@ def _items(layout: RunLayout, outcome: Outcome, written: Written) -> list[dict[s
                 ["data", "metadata"],
                 "first and last clear-observation date per pixel",
                 description="band 1 first_clear, band 2 last_clear: days since 1970-01-01 "
-                "(int32), -1 where the pixel has no clear observation",
+                "(uint16), 65535 where the pixel has no clear observation",
             ) | _raster_fields(c.clear_dates)
         if c.source_index is not None:
             assets["source_index"] = _asset(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -71,7 +72,7 @@ def write_products(
 ) -> Written:
     """Record the decisions, then write the scene table, the review queue, the cube, the
     composites, the report and the output STAC."""
-    from .report import write_report
+    from .report import report_sections, write_report
     from .stac import write_stac
 
     cfg, planned, decisions = outcome.config, outcome.planned, outcome.decisions
@@ -108,6 +109,11 @@ def write_products(
     publisher.publish_built(layout.cube, store.path, store.move_into_place, store.discard)
 
     cube = open_cube(layout.cube)
+    # the report's figures need no product file: drawn on a thread while GDAL compresses the
+    # composites (outside the GIL) on the others
+    pool = ThreadPoolExecutor(max_workers=1)
+    sections = pool.submit(report_sections, outcome, frame, bands)
+    pool.shutdown(wait=False)
     composites = write_composites(
         cube,
         decisions.used,
@@ -124,6 +130,7 @@ def write_products(
         else None,
     )
     written = Written(frame, tuple(composites), bands, sources)
-    publisher.publish(layout.report, lambda p: write_report(p, outcome, written, cube))
+    drawn = sections.result()
+    publisher.publish(layout.report, lambda p: write_report(p, outcome, written, cube, drawn))
     write_stac(layout, outcome, written, publisher)
     return written
