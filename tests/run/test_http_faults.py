@@ -142,7 +142,7 @@ def test_transient_faults_give_the_products_of_a_clean_run(
     assert (out / "scenes.csv").read_bytes() == (clean / "scenes.csv").read_bytes()
     assert_same_cube(out, clean)
     assert composites(out) == composites(clean)
-    assert len(composites(clean)) == 8  # median and clear count, 2021..2024
+    assert len(composites(clean)) == 12  # median, clear count and clear dates, 2021..2024
     assert_same_composites(out, clean, composites(clean))
     assert verify(out).ok
 
@@ -204,11 +204,10 @@ def test_a_corrupt_qa_and_a_missing_band_are_recorded_fallbacks(
     assert_same_cube(out, clean, keep=others)
     # the bad scenes were the only ones used in 2023: that period has no composite now, the
     # other periods have the clean run's
-    kept = [
-        f"{kind}_{year}.tif" for kind in ("clear_count", "median") for year in (2021, 2022, 2024)
-    ]
+    kinds = ("clear_count", "clear_dates", "median")
+    kept = [f"{kind}_{year}.tif" for kind in kinds for year in (2021, 2022, 2024)]
     assert composites(out) == kept
-    assert set(composites(clean)) - set(kept) == {"clear_count_2023.tif", "median_2023.tif"}
+    assert set(composites(clean)) - set(kept) == {f"{kind}_2023.tif" for kind in kinds}
     assert_same_composites(out, clean, kept)
     assert verify(out).ok
 
