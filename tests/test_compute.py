@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import sys
 import threading
-import time
 
 import numpy as np
 import psutil
@@ -32,16 +31,11 @@ def test_gc_paused_restores_the_collector_as_it_was():
     assert gc.isenabled()
 
 
-def _trimmers() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "clearcube-trim"]
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
 def test_memory_freed_by_threads_goes_back_to_the_system():
     """Chunk-sized arrays allocated and freed on worker threads stay in glibc's arenas;
-    inside ``memory_returned`` the resident set falls back once they are freed."""
+    after a ``memory_returned`` block the resident set falls back."""
     proc = psutil.Process()
-
     alive: list[np.ndarray] = []
 
     def churn() -> None:
@@ -54,22 +48,20 @@ def test_memory_freed_by_threads_goes_back_to_the_system():
             alive.append(np.ones(64, dtype=np.float64))
         del big  # holes below live data: no free() gives them back, a trim does
 
-    def grown() -> float:
-        before = proc.memory_info().rss
+    def on_threads() -> None:
         threads = [threading.Thread(target=churn) for _ in range(2)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        time.sleep(0.1)  # ten trimming intervals
-        return (proc.memory_info().rss - before) / 2**20
 
-    with memory_returned(0.01):
-        time.sleep(0.05)
-        assert len(_trimmers()) == 1
-        inside = grown()
-    assert _trimmers() == []  # the trimming thread ends with the block
-    outside = grown()  # the same again without trimming (the arenas exist by now)
-    assert outside > 100, f"only {outside:.0f} MB kept without trimming: the test shows nothing"
-    assert inside < 100, f"{inside:.0f} MB kept after the arrays were freed"
+    before = proc.memory_info().rss
+    with memory_returned():
+        on_threads()
+    returned = (proc.memory_info().rss - before) / 2**20
+    before = proc.memory_info().rss
+    on_threads()  # the same again without (its arenas exist by now)
+    kept = (proc.memory_info().rss - before) / 2**20
     alive.clear()
+    assert returned < 100, f"{returned:.0f} MB kept after the arrays were freed"
+    assert kept > 100, f"only {kept:.0f} MB kept without a trim: the test shows nothing"
