@@ -108,7 +108,7 @@ def test_csv_cells_are_escaped_against_formulas(tmp_path):
 
 
 def test_stale_temporaries_are_removed(tmp_path):
-    from clearcube.products._files import remove_stale_temps, temp_folder
+    from clearcube.products.files import remove_stale_temps, temp_folder
 
     run = tmp_path / "run"
     stale = [temp_folder("cube.zarr", run), temp_folder("a.tif", run / "composites")]

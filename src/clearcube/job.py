@@ -202,8 +202,8 @@ def _opened(
 
     from .catalog import find
     from .compute import Compute, io_threads
-    from .products._files import remove_stale_temps
     from .products.audit import INPUTS_CHANGED, AuditLog, latest_data, verify_audit
+    from .products.files import remove_stale_temps
     from .products.publish import Publisher, recorded_products
     from .products.tables import read_scenes
     from .review import has_pending, resolutions
@@ -559,7 +559,7 @@ def _unreadable(scenes: pd.DataFrame) -> list[str]:
 def _claim_folder(layout: RunLayout, cfg: RunConfig, overwrite: bool) -> None:
     """Make ``layout.root`` this config's run folder: refuse (or with ``overwrite``, clear) a
     folder holding another config's run, and write ``run.json``."""
-    from .products._files import atomic_path
+    from .products.files import atomic_path
 
     digest = cfg.digest()
     if layout.run_json.exists():
@@ -593,7 +593,7 @@ def _claim_folder(layout: RunLayout, cfg: RunConfig, overwrite: bool) -> None:
 
 
 def _sha(path: Path) -> str:
-    from .products._files import sha256_file
+    from .products.files import sha256_file
 
     return sha256_file(path)
 

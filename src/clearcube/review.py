@@ -188,8 +188,8 @@ def resolve(
     """
     import pandas as pd
 
-    from .products._files import sha256_file
     from .products.audit import RESUMED, AuditLog, verify_audit
+    from .products.files import sha256_file
     from .products.signing import load_signing_key, signing_key_path
     from .products.tables import read_scenes
     from .verification import verify

@@ -306,7 +306,7 @@ class _Check:
         return any(_within(rel, odd) or _within(odd, rel) for odd in self._unsafe)
 
     def sha256(self, rel: str) -> str:
-        from .products._files import sha256_file
+        from .products.files import sha256_file
 
         if rel not in self._sha:
             self._sha[rel] = sha256_file(self.layout.path(rel))

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from clearcube.products._files import atomic_path, multihash_sha256, sha256_file
+from clearcube.products.files import atomic_path, multihash_sha256, sha256_file
 
 
 def test_file_appears_only_when_complete(tmp_path):

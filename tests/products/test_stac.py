@@ -294,7 +294,7 @@ def test_every_asset_has_its_checksum_but_the_unfinished_audit(demo_run):
                 want = hashlib.sha256(path.read_bytes()).hexdigest()
                 assert asset["file:size"] == path.stat().st_size
             else:
-                from clearcube.products._files import sha256_file
+                from clearcube.products.files import sha256_file
 
                 want = sha256_file(path)
             assert asset["file:checksum"] == "1220" + want, (name, key)

@@ -17,8 +17,8 @@ import pytest
 
 import clearcube as cc
 from clearcube.job import run
-from clearcube.products._files import multihash_sha256, sha256_file
 from clearcube.products.audit import record_hash, signed_message
+from clearcube.products.files import multihash_sha256, sha256_file
 from clearcube.products.signing import (
     ENV_SIGNING_KEY,
     SigningKey,

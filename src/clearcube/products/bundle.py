@@ -158,8 +158,8 @@ def write_bundle(run_dir: str | Path, out: str | Path) -> Path:
         Not a run folder, a folder that does not verify, or ``out`` inside it.
     """
     from ..verification import verify
-    from ._files import atomic_path
     from .audit import verify_audit
+    from .files import atomic_path
 
     layout = RunLayout(Path(run_dir))
     target = Path(out)

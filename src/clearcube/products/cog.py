@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ._files import atomic_path
+from .files import atomic_path
 
 __all__ = ["write_cog"]
 

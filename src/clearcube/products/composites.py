@@ -25,8 +25,8 @@ import xarray as xr
 from ..compositing import NO_DATE
 from ..compute import memory_returned
 from ..layout import RunLayout
-from ._files import temp_folder
 from .cog import write_cog
+from .files import temp_folder
 
 if TYPE_CHECKING:
     from ..compute import Compute

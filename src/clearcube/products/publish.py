@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..layout import RunLayout
-from ._files import sha256_file, temp_folder
 from .audit import AuditLog
+from .files import sha256_file, temp_folder
 
 __all__ = ["Publisher", "recorded_products"]
 

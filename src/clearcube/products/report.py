@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ._files import atomic_path
+from .files import atomic_path
 
 if TYPE_CHECKING:
     from ..checks import Spectra

@@ -20,7 +20,7 @@ from typing import Any
 from ..catalog import canonical_json, item_digest, item_json
 from ..layout import RunLayout
 from ..scrub import scrub_value
-from ._files import atomic_path
+from .files import atomic_path
 
 __all__ = ["SourceKey", "SourceSnapshot", "source_snapshots", "write_snapshot"]
 

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 from ..bands import BANDS
 from ..layout import RunLayout
 from ..scrub import scrub_value
-from ._files import atomic_path, multihash_sha256
 from .evidence import SCENE_FIELDS, check_columns, evidence_columns
+from .files import atomic_path, multihash_sha256
 from .sources import SourceSnapshot, write_snapshot
 from .tables import plain
 

@@ -25,8 +25,8 @@ from ..decide import Decisions
 from ..plan import Planned
 from ..screen import Screened
 from ..scrub import scrub_text, scrub_value
-from ._files import atomic_path
 from .evidence import check_evidence, fallback_evidence, slice_evidence
+from .files import atomic_path
 from .sources import SourceKey, SourceSnapshot
 
 __all__ = [

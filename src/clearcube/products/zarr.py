@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from ._files import temp_folder
+from .files import temp_folder
 
 __all__ = ["CubeStore", "open_cube", "write_cube"]
 
@@ -467,7 +467,7 @@ def open_cube(path: str | Path, *, consolidated: bool | None = None) -> xr.Datas
 def write_cube(ds: xr.Dataset, path: str | Path) -> Path:
     """Write a whole (lazy) cube, e.g. from :func:`clearcube.load`, to a Zarr v3 store,
     atomically."""
-    from ._files import atomic_path
+    from .files import atomic_path
 
     path = Path(path)
     out = _prepared(ds, ds.odc.geobox)
