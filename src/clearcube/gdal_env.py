@@ -29,6 +29,7 @@ from functools import lru_cache
 from types import TracebackType
 from typing import Any
 
+from .envopts import positive_option
 from .errors import AssetReadError
 from .hrefs import is_remote, vsi_name
 from .sas import Signer, Token, signer_of
@@ -68,21 +69,7 @@ DEADLINE_OPTION = "CLEARCUBE_REQUEST_DEADLINE_S"
 
 def request_deadline_s() -> float:
     """The deadline in force: ``CLEARCUBE_REQUEST_DEADLINE_S`` or :data:`REQUEST_DEADLINE_S`."""
-    value = os.environ.get(DEADLINE_OPTION)
-    if not value:
-        return REQUEST_DEADLINE_S
-    try:
-        deadline = float(value)
-    except ValueError:
-        deadline = -1.0
-    if not deadline > 0:
-        from .errors import ConfigError
-
-        raise ConfigError(
-            f"{DEADLINE_OPTION}={value!r} is not a positive number of seconds; unset it or "
-            f"give e.g. {REQUEST_DEADLINE_S:g}"
-        )
-    return deadline
+    return positive_option(DEADLINE_OPTION, REQUEST_DEADLINE_S, "seconds")
 
 
 def stall_timeout_s(deadline_s: float) -> int:

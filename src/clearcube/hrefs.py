@@ -37,8 +37,9 @@ from __future__ import annotations
 import http.client
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .errors import CatalogError, ItemError
@@ -54,6 +55,7 @@ __all__ = [
     "is_remote",
     "is_url",
     "normalise_hosts",
+    "self_link",
     "vsi_name",
 ]
 
@@ -368,3 +370,18 @@ class HrefPolicy:
         if refusal:
             raise ItemError(f"{item_id}: asset href {scrub_href(href.strip())} refused: {refusal}")
         return target
+
+
+def self_link(obj: Any) -> str | None:
+    """The href of a STAC object's ``self`` link (a dict's ``links``), or None."""
+    links = obj.get("links") if isinstance(obj, Mapping) else None
+    return next(
+        (
+            link["href"]
+            for link in (links if isinstance(links, list) else [])
+            if isinstance(link, Mapping)
+            and link.get("rel") == "self"
+            and isinstance(link.get("href"), str)
+        ),
+        None,
+    )

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import random
 import socket
 import time
@@ -28,7 +27,8 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from ..errors import CatalogError, ConfigError
+from ..envopts import positive_option
+from ..errors import CatalogError
 from ..gdal_env import request_deadline_s, stall_timeout_s
 from ..hrefs import MAX_REDIRECTS, check_redirect
 from ..scrub import scrub_href
@@ -48,18 +48,7 @@ MAX_DOCUMENT_OPTION = "CLEARCUBE_CATALOG_MAX_MB"
 
 def max_document_bytes() -> int:
     """The per-document size cap in force, in bytes (see :data:`MAX_DOCUMENT_MB`)."""
-    value = os.environ.get(MAX_DOCUMENT_OPTION)
-    mb = MAX_DOCUMENT_MB
-    if value:
-        try:
-            mb = float(value)
-        except ValueError:
-            mb = -1.0
-        if not mb > 0:
-            raise ConfigError(
-                f"{MAX_DOCUMENT_OPTION}={value!r} is not a positive number of MB; unset it or "
-                f"give e.g. {MAX_DOCUMENT_MB:g}"
-            )
+    mb = positive_option(MAX_DOCUMENT_OPTION, MAX_DOCUMENT_MB, "MB")
     return int(mb * 1e6)
 
 

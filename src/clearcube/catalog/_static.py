@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import CatalogError, ConfigError, ItemError
+from ..envopts import positive_option
+from ..errors import CatalogError, ItemError
 from ..gdal_env import request_deadline_s
-from ..hrefs import HrefPolicy, is_url
+from ..hrefs import HrefPolicy, is_url, self_link
 from ..scrub import scrub_href
 from ._filters import Filters
 from ._http import get_json, max_document_bytes, too_big
@@ -29,21 +29,6 @@ MAX_DEPTH_OPTION = "CLEARCUBE_CATALOG_MAX_DEPTH"
 #: The time one whole walk may take, in seconds, ``CLEARCUBE_CATALOG_DEADLINE_S``.
 WALK_DEADLINE_S = 600.0
 WALK_DEADLINE_OPTION = "CLEARCUBE_CATALOG_DEADLINE_S"
-
-
-def _positive(option: str, default: float) -> float:
-    value = os.environ.get(option)
-    if not value:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not number > 0:
-        raise ConfigError(
-            f"{option}={value!r} is not a positive number; unset it or give e.g. {default:g}"
-        )
-    return number
 
 
 @dataclass(frozen=True)
@@ -59,9 +44,9 @@ class WalkLimits:
     @classmethod
     def from_env(cls) -> WalkLimits:
         return cls(
-            max_depth=int(_positive(MAX_DEPTH_OPTION, MAX_DEPTH)),
+            max_depth=int(positive_option(MAX_DEPTH_OPTION, MAX_DEPTH)),
             max_bytes=max_document_bytes(),
-            deadline_s=_positive(WALK_DEADLINE_OPTION, WALK_DEADLINE_S),
+            deadline_s=positive_option(WALK_DEADLINE_OPTION, WALK_DEADLINE_S),
         )
 
 
@@ -153,17 +138,7 @@ def walk(
             continue
         if kind == "FeatureCollection":
             for feature in doc.get("features", []):
-                links = feature.get("links") if isinstance(feature, Mapping) else None
-                self_href = next(
-                    (
-                        link["href"]
-                        for link in (links if isinstance(links, list) else [])
-                        if isinstance(link, Mapping)
-                        and link.get("rel") == "self"
-                        and isinstance(link.get("href"), str)
-                    ),
-                    None,
-                )
+                self_href = self_link(feature)
                 yield (href if self_href is None else policy.link(self_href, href)), feature
             continue
         if kind not in ("Catalog", "Collection"):

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ItemError
-from ..hrefs import HrefPolicy, is_remote
+from ..hrefs import HrefPolicy, is_remote, self_link
 from ..scrub import scrub_href
 from . import hls, landsat, sentinel2
 from ._family import SensorFamily, key_base, key_matches
@@ -231,18 +231,7 @@ def _as_dict(item: Any) -> tuple[dict[str, Any], str | None]:
     """The item as a (shallow) dict and its own location (the ``self`` link), if known."""
     if isinstance(item, Mapping):
         out = dict(item)
-        links = out.get("links")
-        self_href = next(
-            (
-                link["href"]
-                for link in (links if isinstance(links, list) else [])
-                if isinstance(link, Mapping)
-                and link.get("rel") == "self"
-                and isinstance(link.get("href"), str)
-            ),
-            None,
-        )
-        return out, self_href or None
+        return out, self_link(out) or None
     to_dict = getattr(item, "to_dict", None)
     if to_dict is None:
         raise ItemError(f"not a STAC item: {type(item).__name__}; pass a pystac.Item or its dict")
