@@ -35,10 +35,12 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from .loopback import LoopbackServer, Running
 
 FAULTS = ("503", "reset", "stall", "truncate", "corrupt")
 
@@ -407,33 +409,20 @@ _HOP = frozenset(
 )
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(LoopbackServer):
     def __init__(self, state: _State) -> None:
         self.state = state
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
 
 
-class FaultServer:
+class FaultServer(Running):
     """The fault-injecting server on a free loopback port, in a thread of this process."""
 
     def __init__(self, root: Path | None = None, upstream: str | None = None) -> None:
         if (root is None) == (upstream is None):
             raise ValueError("give a folder to serve or an upstream URL, not both")
         self.state = _State(root=root, upstream=upstream.rstrip("/") if upstream else None)
-        self._server = _Server(self.state)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(_Server(self.state))
 
     def configure(
         self, faults: Faults | None = None, rules: Mapping[str, Rule] | None = None
@@ -457,6 +446,4 @@ class FaultServer:
 
     def stop(self) -> None:
         self.state.stop.set()  # stalled responses end now
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        super().stop()

@@ -13,25 +13,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import urlsplit
+
+from .loopback import LoopbackServer, QuietHandler, Running
 
 Answer = tuple[int, dict[str, str], bytes | Iterable[bytes]]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(QuietHandler):
     server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._answer(send_body=True)
-
-    def do_HEAD(self) -> None:
-        self._answer(send_body=False)
 
     def _answer(self, *, send_body: bool) -> None:
         path = urlsplit(self.path).path
@@ -65,34 +55,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.sent += n
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(LoopbackServer):
     def __init__(self, answer: Callable[[str], Answer]) -> None:
         self.answer = answer
         self.lock = threading.Lock()
         self.sent = 0
         self.paths: list[str] = []
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
 
 
-class RouteServer:
+class RouteServer(Running):
     """The server on a free loopback port, in a thread of this process."""
 
+    _server: _Server
+
     def __init__(self, answer: Callable[[str], Answer]) -> None:
-        self._server = _Server(answer)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """The base URL by IP address (``http://127.0.0.1:PORT``)."""
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(_Server(answer))
 
     @property
     def url_by_name(self) -> str:
@@ -108,8 +86,3 @@ class RouteServer:
     def paths(self) -> list[str]:
         with self._server.lock:
             return list(self._server.paths)
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)

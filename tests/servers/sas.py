@@ -22,10 +22,10 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from .loopback import LoopbackServer, QuietHandler, Running
 
 TOKEN_PATH = "/api/sas/v1/token/"
 
@@ -62,18 +62,8 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(QuietHandler):
     server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._answer(send_body=True)
-
-    def do_HEAD(self) -> None:
-        self._answer(send_body=False)
 
     def _reply(self, status: int, headers: dict[str, str], body: bytes, send_body: bool) -> None:
         self.send_response(status)
@@ -155,27 +145,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(status, headers, body, send_body)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(LoopbackServer):
     def __init__(self, state: _State) -> None:
         self.state = state
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
 
 
-class SasServer:
+class SasServer(Running):
     """The token endpoint and the guarded folder on a free loopback port, in a thread."""
 
     def __init__(self, root: Path, token_life_s: float = 2.0) -> None:
         self.state = _State(root=root.resolve(), token_life_s=token_life_s)
-        self._server = _Server(self.state)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(_Server(self.state))
 
     @property
     def token_url(self) -> str:
@@ -213,8 +194,3 @@ class SasServer:
         with self.state.lock:
             self.state.files.clear()
             self.state.order.clear()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
