@@ -459,6 +459,18 @@ def open_cube(path: str | Path, *, consolidated: bool | None = None) -> xr.Datas
         root = Path(path) / "zarr.json"
         consolidated = root.is_file() and "consolidated_metadata" in json.loads(root.read_text())
     ds = xr.open_zarr(path, consolidated=consolidated)
+    from dask.local import get_sync
+
+    # the per-time coordinates (ids, times, evidence) are small: read now, with dask's
+    # synchronous scheduler given as a function (an implicit ``.values``, or a scheduler named
+    # by a string, makes dask look for a distributed client, which imports ``distributed``:
+    # 0.6-1 s)
+    small = {
+        name: var.variable.copy(data=var.data.compute(scheduler=get_sync))
+        for name, var in ds.coords.items()
+        if var.chunks is not None and var.ndim <= 1
+    }
+    ds = ds.assign_coords(small)
     crs = ds["spatial_ref"].attrs.get("crs_wkt") if "spatial_ref" in ds.variables else None
     out: xr.Dataset = assign_crs(ds, crs) if crs else ds
     return out
