@@ -43,7 +43,7 @@ def test_checksums(tmp_path):
     f = tmp_path / "a.bin"
     f.write_bytes(b"clearcube")
     assert sha256_file(f) == hashlib.sha256(b"clearcube").hexdigest()
-    assert multihash_sha256(f) == "1220" + hashlib.sha256(b"clearcube").hexdigest()
+    assert multihash_sha256(sha256_file(f)) == "1220" + hashlib.sha256(b"clearcube").hexdigest()
     d = tmp_path / "store"
     (d / "sub").mkdir(parents=True)
     (d / "sub" / "x").write_bytes(b"1")

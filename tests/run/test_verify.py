@@ -97,7 +97,7 @@ def reseal(folder: Path, records: list[dict], *, signature: str, own: SigningKey
         doc = json.loads(item.read_text())
         for asset in doc["assets"].values():
             if "file:checksum" in asset:  # the trail's own asset carries none
-                asset["file:checksum"] = multihash_sha256(item.parent / asset["href"])
+                asset["file:checksum"] = multihash_sha256(sha256_file(item.parent / asset["href"]))
         item.write_text(json.dumps(doc, indent=1))
     prev = "0" * 64
     for n, record in enumerate(records):

@@ -88,6 +88,7 @@ def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def multihash_sha256(path: str | Path) -> str:
-    """The STAC ``file:checksum`` form: multihash code 0x12 (sha2-256), length 0x20, digest."""
-    return "1220" + sha256_file(path)
+def multihash_sha256(hexdigest: str) -> str:
+    """A sha256 hex digest in the STAC ``file:checksum`` form: multihash code 0x12
+    (sha2-256), length 0x20, digest."""
+    return "1220" + hexdigest

@@ -50,6 +50,7 @@ class Publisher:
         self.recorded = dict(recorded)
         self.products: dict[str, Path] = {}
         self.reused: list[str] = []
+        self._sha256: dict[str, str] = {}
 
     def is_current(self, path: Path) -> bool:
         """Whether ``path`` is already there as an earlier attempt recorded it."""
@@ -69,6 +70,7 @@ class Publisher:
             write(built)
             if self.is_current(path) and sha256_file(built) == self.recorded[rel]:
                 self.reused.append(rel)
+                self._sha256[rel] = self.recorded[rel]
             else:
                 os.replace(built, path)
                 self.record(path)
@@ -87,6 +89,7 @@ class Publisher:
         if self.is_current(path) and sha256_file(built) == self.recorded[rel]:
             discard()
             self.reused.append(rel)
+            self._sha256[rel] = self.recorded[rel]
         else:
             move()
             self.record(path)
@@ -99,4 +102,11 @@ class Publisher:
         sha = sha256_file(path)
         self.audit.append("product", {"path": rel, "sha256": sha})
         self.products[rel] = path
+        self._sha256[rel] = sha
         return sha
+
+    def sha256(self, path: Path) -> str:
+        """The sha256 of a published product as recorded (the files are not read again: the
+        cube store alone is hundreds of MB); of any other file, computed now."""
+        rel = self.layout.rel(path)
+        return self._sha256.get(rel) or sha256_file(path)

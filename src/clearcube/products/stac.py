@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,7 +74,7 @@ def write_stac(layout: RunLayout, outcome: Outcome, written: Written, publisher:
     Collection's checksum goes into the audit trail's end record."""
     for snapshot in written.sources.values():
         publisher.publish(snapshot.path, partial(_snapshot, snapshot=snapshot))
-    items = _items(layout, outcome, written)
+    items = _items(layout, outcome, written, publisher.sha256)
     for item in items:
         publisher.publish(layout.stac_item(item["id"]), partial(_dump, obj=item))
     collection = _collection(outcome, items)
@@ -122,15 +122,16 @@ def _extensions(obj: Mapping[str, Any]) -> list[str]:
 
 def _asset(
     layout: RunLayout,
+    sha256: Callable[[Path], str] | None,
     path: Path,
     media: str,
     roles: Sequence[str],
     title: str,
     *,
     description: str | None = None,
-    checksum: bool = True,
 ) -> dict[str, Any]:
-    """An asset of an item under ``stac/``: its href is relative to the item's file."""
+    """An asset of an item under ``stac/``: its href is relative to the item's file; with
+    ``sha256``, its ``file:checksum`` (multihash sha2-256) and size."""
     out: dict[str, Any] = {
         "href": f"../{layout.rel(path)}",
         "type": media,
@@ -139,8 +140,8 @@ def _asset(
     }
     if description is not None:
         out["description"] = description
-    if checksum:
-        out["file:checksum"] = multihash_sha256(path)
+    if sha256 is not None:
+        out["file:checksum"] = multihash_sha256(sha256(path))
         if path.is_file():
             out["file:size"] = path.stat().st_size
     return out
@@ -228,8 +229,11 @@ def _derived_from(snapshots: Iterable[SourceSnapshot | None]) -> list[dict[str, 
     ]
 
 
-def _items(layout: RunLayout, outcome: Outcome, written: Written) -> list[dict[str, Any]]:
-    """The output items of a run, in catalog order: run, masked-cube, composites."""
+def _items(
+    layout: RunLayout, outcome: Outcome, written: Written, sha256: Callable[[Path], str]
+) -> list[dict[str, Any]]:
+    """The output items of a run, in catalog order: run, masked-cube, composites; ``sha256``
+    gives each product's checksum (as the publisher recorded it)."""
     from .. import __version__
 
     cfg, planned = outcome.config, outcome.planned
@@ -310,6 +314,7 @@ def _items(layout: RunLayout, outcome: Outcome, written: Written) -> list[dict[s
         {
             "scenes": _asset(
                 layout,
+                sha256,
                 layout.scenes,
                 "text/csv",
                 ["metadata"],
@@ -318,10 +323,11 @@ def _items(layout: RunLayout, outcome: Outcome, written: Written) -> list[dict[s
                 "evidence (QA asset and encoding, baseline, offsets, mask rules, digests)",
             ),
             "review": _asset(
-                layout, layout.review, NDJSON, ["metadata"], "scenes queued for review"
+                layout, sha256, layout.review, NDJSON, ["metadata"], "scenes queued for review"
             ),
             "audit": _asset(
                 layout,
+                None,
                 layout.audit,
                 NDJSON,
                 ["metadata"],
@@ -329,12 +335,13 @@ def _items(layout: RunLayout, outcome: Outcome, written: Written) -> list[dict[s
                 description="hash-chained decision records, finished after this item was "
                 "written (so it carries no checksum here); `clearcube verify` checks the "
                 "chain and every product's recorded checksum",
-                checksum=False,
             ),
             "config": _asset(
-                layout, layout.run_json, "application/json", ["metadata"], "run config"
+                layout, sha256, layout.run_json, "application/json", ["metadata"], "run config"
             ),
-            "report": _asset(layout, layout.report, "text/html", ["overview"], "run report"),
+            "report": _asset(
+                layout, sha256, layout.report, "text/html", ["overview"], "run report"
+            ),
         },
         _derived_from(sources.values()),
     )
@@ -349,6 +356,7 @@ def _items(layout: RunLayout, outcome: Outcome, written: Written) -> list[dict[s
         {
             "cube": _asset(
                 layout,
+                sha256,
                 layout.cube,
                 "application/vnd+zarr",
                 ["data"],
@@ -367,18 +375,20 @@ def _items(layout: RunLayout, outcome: Outcome, written: Written) -> list[dict[s
         members = [m for i in rows for m in planned.slices[i].members]
         reflectance = _asset(
             layout,
+            sha256,
             c.reflectance,
             COG,
             ["data", "reflectance"],
             f"{cfg.composite.method} of clear {', '.join(bands)}",
         )
         reflectance.update(_raster_fields(c.reflectance), **{"eo:bands": _eo_bands(bands)})
-        count = _asset(layout, c.clear_count, COG, ["data"], "clear observations per pixel")
+        count = _asset(layout, sha256, c.clear_count, COG, ["data"], "clear observations per pixel")
         count.update(_raster_fields(c.clear_count))
         assets = {"reflectance": reflectance, "clear_count": count}
         if c.clear_dates is not None:
             assets["clear_dates"] = _asset(
                 layout,
+                sha256,
                 c.clear_dates,
                 COG,
                 ["data", "metadata"],
@@ -389,6 +399,7 @@ def _items(layout: RunLayout, outcome: Outcome, written: Written) -> list[dict[s
         if c.source_index is not None:
             assets["source_index"] = _asset(
                 layout,
+                sha256,
                 c.source_index,
                 COG,
                 ["data", "metadata"],
@@ -398,6 +409,7 @@ def _items(layout: RunLayout, outcome: Outcome, written: Written) -> list[dict[s
         if c.source_table is not None:
             assets["source_table"] = _asset(
                 layout,
+                sha256,
                 c.source_table,
                 "application/json",
                 ["metadata"],
