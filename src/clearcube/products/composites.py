@@ -32,7 +32,14 @@ if TYPE_CHECKING:
     from ..compute import Compute
     from .publish import Publisher
 
-__all__ = ["CompositeProduct", "source_table", "write_composite_folder", "write_composites"]
+__all__ = [
+    "CompositeProduct",
+    "PendingComposites",
+    "source_table",
+    "start_composites",
+    "write_composite_folder",
+    "write_composites",
+]
 
 
 @dataclass(frozen=True)
@@ -150,10 +157,82 @@ def write_composites(
 
     ``computed``: the same composites already computed (by the read stage, in its pass over
     the reflectance); else they are computed here from the local cube."""
+    pending = start_composites(
+        cube,
+        used,
+        layout=layout,
+        period=period,
+        method=method,
+        bands=bands,
+        compute=compute,
+        config_digest=config_digest,
+        computed=computed,
+    )
+    return pending.publish(publisher)
+
+
+class PendingComposites:
+    """The COGs of a run's composites being written on threads into a temporary folder (GDAL
+    compresses outside the GIL, so other work goes on meanwhile); :meth:`publish` waits for
+    them and publishes them, in order."""
+
+    def __init__(
+        self,
+        layout: RunLayout,
+        products: list[CompositeProduct],
+        jobs: list[tuple[Path, Any]],
+        table: list[dict[str, Any]] | None,
+    ) -> None:
+        self.layout = layout
+        self.products = products
+        self._paths = [path for path, _ in jobs]
+        self._table = table
+        self._folder = temp_folder(layout.rel(layout.composites), layout.root)
+        self._built = {path: self._folder / path.name for path in self._paths}
+        self._pool = ThreadPoolExecutor(max_workers=max(1, min(len(jobs), 4)))
+        self._futures = [self._pool.submit(write, self._built[path]) for path, write in jobs]
+
+    def publish(self, publisher: Publisher) -> list[CompositeProduct]:
+        """Wait for the files, then publish the source table (a medoid's) and the COGs."""
+        try:
+            with memory_returned():
+                for future in self._futures:
+                    future.result()
+            if self._table is not None:
+                table = self._table
+                publisher.publish(self.layout.source_table, lambda p: _write_json(p, table))
+            for path in self._paths:
+                publisher.publish(path, self._built[path].replace)
+        finally:
+            self.discard()
+        return self.products
+
+    def discard(self) -> None:
+        """Stop (what has not started), wait for the rest and remove the temporary folder."""
+        import shutil
+
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def start_composites(
+    cube: xr.Dataset,
+    used: Sequence[int],
+    *,
+    layout: RunLayout,
+    period: str,
+    method: str,
+    bands: Sequence[str],
+    compute: Compute,
+    config_digest: str = "",
+    computed: xr.Dataset | None = None,
+) -> PendingComposites:
+    """Start writing the composites of the ``used`` time steps of ``cube`` (see
+    :func:`write_composites`); the cube's per-time ``id`` and ``time`` name their scenes."""
     from ..compositing import composite, period_labels
 
     if not used or not bands:
-        return []
+        return PendingComposites(layout, [], [], None)
     chosen = cube.isel(time=list(used))
     if computed is not None:
         comp = computed
@@ -166,9 +245,7 @@ def write_composites(
     jobs: list[tuple[Path, Any]] = []
     products = []
     medoid = "source_index" in comp
-    if medoid:
-        table = source_table(chosen)
-        publisher.publish(layout.source_table, lambda p: _write_json(p, table))
+    table = source_table(chosen) if medoid else None
     for label in comp["period"].values:
         one = comp.sel(period=label)
         refl = layout.composite(method, str(label))
@@ -245,22 +322,7 @@ def write_composites(
                     ),
                 )
             )
-    # GDAL compresses outside the GIL: the files are written in parallel, then published
-    folder = temp_folder(layout.rel(layout.composites), layout.root)
-    try:
-        built = {path: folder / path.name for path, _ in jobs}
-        with (
-            memory_returned(),
-            ThreadPoolExecutor(max_workers=max(1, min(len(jobs), 4))) as pool,
-        ):
-            list(pool.map(lambda job: job[1](built[job[0]]), jobs))
-        for path, _ in jobs:
-            publisher.publish(path, built[path].replace)
-    finally:
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)
-    return products
+    return PendingComposites(layout, products, jobs, table)
 
 
 def write_composite_folder(

@@ -10,7 +10,7 @@ atomically, recorded with its checksum, and kept when a resumed run finds it unc
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from ..bands import spectral_order
 from ..layout import RunLayout
 from ..outcome import Outcome
-from .composites import CompositeProduct, write_composites
+from .composites import CompositeProduct, PendingComposites, start_composites
 from .evidence import cube_coords
 from .publish import Publisher
 from .sources import SourceKey, SourceSnapshot, source_snapshots
@@ -27,6 +27,7 @@ from .zarr import CubeStore, open_cube
 
 if TYPE_CHECKING:
     import pandas as pd
+    import xarray as xr
 
     from ..compute import Compute
 
@@ -72,12 +73,50 @@ def write_products(
 ) -> Written:
     """Record the decisions, then write the scene table, the review queue, the cube, the
     composites, the report and the output STAC."""
+    cfg, decisions = outcome.config, outcome.decisions
+    digest = cfg.digest()
+    bands = tuple(spectral_order(cfg.load.bands))
+    # the read stage's composites, when it composited exactly the scenes still used: their
+    # COGs are written on threads (GDAL compresses outside the GIL) while the tables and the
+    # cube are finished here, and published after the cube
+    early = outcome.read.composite if outcome.read.composite_of == tuple(decisions.used) else None
+
+    def start(cube: xr.Dataset, computed: xr.Dataset | None = None) -> PendingComposites:
+        return start_composites(
+            cube,
+            decisions.used,
+            layout=layout,
+            period=cfg.composite.period,
+            method=cfg.composite.method,
+            bands=bands,
+            compute=compute,
+            config_digest=digest,
+            computed=computed,
+        )
+
+    pending = start(store.open(), early) if early is not None else None
+    try:
+        return _written(outcome, layout, store, publisher, bands, pending, start)
+    except BaseException:
+        if pending is not None:
+            pending.discard()
+        raise
+
+
+def _written(
+    outcome: Outcome,
+    layout: RunLayout,
+    store: CubeStore,
+    publisher: Publisher,
+    bands: tuple[str, ...],
+    pending: PendingComposites | None,
+    start: Callable[[xr.Dataset], PendingComposites],
+) -> Written:
     from .report import report_sections, write_report
     from .stac import write_stac
 
     cfg, planned, decisions = outcome.config, outcome.planned, outcome.decisions
     digest = cfg.digest()
-    bands = tuple(spectral_order(cfg.load.bands))
     sources = source_snapshots(outcome.found.items, layout)
     frame = scene_frame(
         planned,
@@ -89,6 +128,11 @@ def write_products(
         sources=sources,
         spectra=outcome.read.spectra,
     )
+    # the report's figures need no product file: drawn on a thread while GDAL compresses the
+    # composites (outside the GIL) on the others
+    pool = ThreadPoolExecutor(max_workers=1)
+    sections = pool.submit(report_sections, outcome, frame, bands)
+    pool.shutdown(wait=False)
     for row in frame.to_dict("records"):
         kind = _RECORD_KINDS.get(str(row["decision"]), "scene_excluded")
         publisher.audit.append(kind, {k: plain(v) for k, v in row.items()})
@@ -109,26 +153,9 @@ def write_products(
     publisher.publish_built(layout.cube, store.path, store.move_into_place, store.discard)
 
     cube = open_cube(layout.cube)
-    # the report's figures need no product file: drawn on a thread while GDAL compresses the
-    # composites (outside the GIL) on the others
-    pool = ThreadPoolExecutor(max_workers=1)
-    sections = pool.submit(report_sections, outcome, frame, bands)
-    pool.shutdown(wait=False)
-    composites = write_composites(
-        cube,
-        decisions.used,
-        layout=layout,
-        period=cfg.composite.period,
-        method=cfg.composite.method,
-        bands=bands,
-        publisher=publisher,
-        compute=compute,
-        config_digest=digest,
-        # the read stage's composites when it composited exactly the scenes still used
-        computed=outcome.read.composite
-        if outcome.read.composite_of == tuple(decisions.used)
-        else None,
-    )
+    if pending is None:  # a read removed a scene from use: composited again from the cube
+        pending = start(cube)
+    composites = pending.publish(publisher)
     written = Written(frame, tuple(composites), bands, sources)
     drawn = sections.result()
     publisher.publish(layout.report, lambda p: write_report(p, outcome, written, cube, drawn))
