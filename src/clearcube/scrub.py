@@ -169,9 +169,12 @@ def scrub_value(value: Any) -> Any:
     """A JSON-like value (mappings, lists, strings, numbers) with every ``href`` scrubbed by
     :func:`scrub_href` and every other string by :func:`scrub_text`: a config, an audit
     record, a table row, a STAC item."""
-    if isinstance(value, str):
+    kind = type(value)
+    if kind in _SCALARS:  # most values of an item: no abstract-class checks for them
+        return value
+    if kind is str or isinstance(value, str):
         return scrub_text(value)
-    if isinstance(value, Mapping):
+    if kind is dict or isinstance(value, Mapping):
         return {
             k: scrub_href(v) if k == "href" and isinstance(v, str) else scrub_value(v)
             for k, v in value.items()
@@ -179,6 +182,9 @@ def scrub_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [scrub_value(v) for v in value]
     return value
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 def scrub_message(exc: BaseException, href: str) -> str:
