@@ -128,8 +128,8 @@ def _written(
         sources=sources,
         spectra=outcome.read.spectra,
     )
-    # the report's figures need no product file: drawn on a thread while GDAL compresses the
-    # composites (outside the GIL) on the others
+    # the report's figures need no product file: drawn on a thread from here, while GDAL
+    # compresses the composites (outside the GIL) on the others
     pool = ThreadPoolExecutor(max_workers=1)
     sections = pool.submit(report_sections, outcome, frame, bands)
     pool.shutdown(wait=False)

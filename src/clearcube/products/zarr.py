@@ -391,24 +391,20 @@ class CubeStore:
         """Add the per-time coordinates known only at the end, and the attributes; then
         consolidate the store's metadata (nothing changes it afterwards)."""
         import zarr
+        from zarr.core.sync import sync
 
-        group = zarr.open_group(self.path, mode="r+", zarr_format=3)
+        arrays: dict[str, tuple[np.ndarray, Any]] = {}
         for name, values in coords.items():
             arr = np.asarray(values)
             if arr.dtype.kind in "UO":
-                arr = np.asarray([str(v) for v in values], dtype=object)
-                target = group.create_array(
-                    name, shape=arr.shape, dtype=str, dimension_names=["time"], overwrite=True
-                )
+                arrays[name] = (np.asarray([str(v) for v in values], dtype=object), str)
             else:
-                target = group.create_array(
-                    name,
-                    shape=arr.shape,
-                    dtype=arr.dtype,
-                    dimension_names=["time"],
-                    overwrite=True,
-                )
-            target[:] = arr
+                arrays[name] = (arr, arr.dtype)
+        # the arrays created and filled concurrently, in one call into zarr's event loop: one
+        # at a time, each small write waits for that loop's thread twice (35 coordinates took
+        # 0.2 s alone and 1.4 s while the composites' COGs were written)
+        sync(_create_filled(self.path, arrays))
+        group = zarr.open_group(self.path, mode="r+", zarr_format=3)
         names = list(coords)
         for var in group.array_keys():
             if var in names or var in ("time", "y", "x", "spatial_ref"):
@@ -435,6 +431,23 @@ class CubeStore:
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
+async def _create_filled(path: Path, arrays: Mapping[str, tuple[np.ndarray, Any]]) -> None:
+    """Create (or replace) the 1-D ``time`` arrays of the group at ``path`` and fill them."""
+    import asyncio
+
+    from zarr.api.asynchronous import open_group
+
+    group = await open_group(store=str(path), mode="r+", zarr_format=3)
+
+    async def one(name: str, arr: np.ndarray, dtype: Any) -> None:
+        target = await group.create_array(
+            name, shape=arr.shape, dtype=dtype, dimension_names=["time"], overwrite=True
+        )
+        await target.setitem(slice(None), arr)
+
+    await asyncio.gather(*(one(name, arr, dtype) for name, (arr, dtype) in arrays.items()))
+
+
 def _consolidate(path: Path) -> None:
     """Write the store's consolidated metadata into its root ``zarr.json``, as xarray does with
     ``consolidated=True`` (zarr-python's extension of Zarr v3, which xarray and zarr read)."""
@@ -459,18 +472,18 @@ def open_cube(path: str | Path, *, consolidated: bool | None = None) -> xr.Datas
         root = Path(path) / "zarr.json"
         consolidated = root.is_file() and "consolidated_metadata" in json.loads(root.read_text())
     ds = xr.open_zarr(path, consolidated=consolidated)
+    import dask
     from dask.local import get_sync
 
-    # the per-time coordinates (ids, times, evidence) are small: read now, with dask's
-    # synchronous scheduler given as a function (an implicit ``.values``, or a scheduler named
-    # by a string, makes dask look for a distributed client, which imports ``distributed``:
-    # 0.6-1 s)
-    small = {
-        name: var.variable.copy(data=var.data.compute(scheduler=get_sync))
-        for name, var in ds.coords.items()
-        if var.chunks is not None and var.ndim <= 1
-    }
-    ds = ds.assign_coords(small)
+    # the per-time coordinates (ids, times, evidence) are small: read now, in one compute with
+    # dask's synchronous scheduler given as a function (an implicit ``.values``, or a
+    # scheduler named by a string, makes dask look for a distributed client, which imports
+    # ``distributed``: 0.6-1 s)
+    small = [name for name, var in ds.coords.items() if var.chunks is not None and var.ndim <= 1]
+    values = dask.compute(*(ds[name].data for name in small), scheduler=get_sync)
+    ds = ds.assign_coords(
+        {name: ds[name].variable.copy(data=data) for name, data in zip(small, values, strict=True)}
+    )
     crs = ds["spatial_ref"].attrs.get("crs_wkt") if "spatial_ref" in ds.variables else None
     out: xr.Dataset = assign_crs(ds, crs) if crs else ds
     return out
