@@ -38,7 +38,6 @@ __all__ = [
     "source_table",
     "start_composites",
     "write_composite_folder",
-    "write_composites",
 ]
 
 
@@ -139,38 +138,6 @@ def _write_json(path: Path, obj: Any) -> Path:
     return path
 
 
-def write_composites(
-    cube: xr.Dataset,
-    used: Sequence[int],
-    *,
-    layout: RunLayout,
-    period: str,
-    method: str,
-    bands: Sequence[str],
-    publisher: Publisher,
-    compute: Compute,
-    config_digest: str = "",
-    computed: xr.Dataset | None = None,
-) -> list[CompositeProduct]:
-    """Composite the ``used`` time steps of ``cube`` per period and publish the COGs (tagged
-    with the period, its scenes and ``config_digest``, the run config's digest).
-
-    ``computed``: the same composites already computed (by the read stage, in its pass over
-    the reflectance); else they are computed here from the local cube."""
-    pending = start_composites(
-        cube,
-        used,
-        layout=layout,
-        period=period,
-        method=method,
-        bands=bands,
-        compute=compute,
-        config_digest=config_digest,
-        computed=computed,
-    )
-    return pending.publish(publisher)
-
-
 class PendingComposites:
     """The COGs of a run's composites being written on threads into a temporary folder (GDAL
     compresses outside the GIL, so other work goes on meanwhile); :meth:`publish` waits for
@@ -227,8 +194,12 @@ def start_composites(
     config_digest: str = "",
     computed: xr.Dataset | None = None,
 ) -> PendingComposites:
-    """Start writing the composites of the ``used`` time steps of ``cube`` (see
-    :func:`write_composites`); the cube's per-time ``id`` and ``time`` name their scenes."""
+    """Start writing the composites of the ``used`` time steps of ``cube`` per period as COGs
+    (tagged with the period, its scenes and ``config_digest``, the run config's digest); the
+    cube's per-time ``id`` and ``time`` name their scenes.
+
+    ``computed``: the same composites already computed (by the read stage, in its pass over
+    the reflectance); else they are computed here from the local cube."""
     from ..compositing import composite, period_labels
 
     if not used or not bands:
