@@ -327,6 +327,8 @@ class _Check:
             )
 
     def stac_item(self, item: Path, where: str) -> None:
+        from .products.files import multihash_sha256
+
         rel = self.layout.rel(item)
         if self.blocked(rel):
             return
@@ -358,7 +360,7 @@ class _Check:
                 pass
             elif not self.layout.path(target).exists():
                 self.problems.append(f"{label}: {href!r} is missing")
-            elif want != _multihash(self.sha256(target)):
+            elif want != multihash_sha256(self.sha256(target)):
                 self.problems.append(f"{label}: file:checksum does not match {_shown(target)}")
 
     def folder(self, covered: set[str]) -> None:
@@ -390,9 +392,3 @@ def _shown(rel: str) -> str:
     """A path as a problem line shows it: quoted when it holds a line break or another
     control character, so that every problem stays one line."""
     return rel if rel.isprintable() else repr(rel)
-
-
-def _multihash(hexdigest: str) -> str:
-    from .products.files import multihash_sha256
-
-    return multihash_sha256(hexdigest)

@@ -96,7 +96,7 @@ def write_products(
 
     pending = start(store.open(), early) if early is not None else None
     try:
-        return _written(outcome, layout, store, publisher, bands, pending, start)
+        return _written(outcome, layout, store, publisher, digest, bands, pending, start)
     except BaseException:
         if pending is not None:
             pending.discard()
@@ -108,6 +108,7 @@ def _written(
     layout: RunLayout,
     store: CubeStore,
     publisher: Publisher,
+    digest: str,
     bands: tuple[str, ...],
     pending: PendingComposites | None,
     start: Callable[[xr.Dataset], PendingComposites],
@@ -116,7 +117,6 @@ def _written(
     from .stac import write_stac
 
     cfg, planned, decisions = outcome.config, outcome.planned, outcome.decisions
-    digest = cfg.digest()
     sources = source_snapshots(outcome.found.items, layout)
     frame = scene_frame(
         planned,
